@@ -1,0 +1,242 @@
+"""HomePlug AV management message (MME) framing: header, registry of definitions, parse and build.
+
+Wire format after the Ethernet header (ethertype 0x88E1):
+
+    MMV (1) | MMTYPE (2, little-endian) | FMI (1) FMSN (1), only when MMV != 0 | [OUI (3), vendor MMEs] | body
+
+The low two bits of MMTYPE tell the variant: 0 REQ, 1 CNF, 2 IND, 3 RSP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from typing import Any, Callable, ClassVar
+
+from .fields import LayoutError, Record, record
+from .notation import MacAddress
+
+ETHERTYPE_HOMEPLUG_AV = 0x88E1
+ETHERTYPE_VLAN = 0x8100
+ETHERNET_MIN_FRAME = 60  # without FCS
+QUALCOMM_OUI = bytes.fromhex("00B052")
+VARIANTS = ("REQ", "CNF", "IND", "RSP")
+
+
+class MmeError(ValueError):
+    """An MME that cannot be parsed or built; names the message and, when known, the field."""
+
+    def __init__(self, message_name: str, problem: str, field: str | None = None):
+        where = f" field {field!r}:" if field else ""
+        super().__init__(f"{message_name}:{where} {problem}")
+        self.message_name = message_name
+        self.field = field
+        self.problem = problem
+
+
+def variant_name(mmtype: int) -> str:
+    """'REQ', 'CNF', 'IND' or 'RSP' from the low two bits of an MMTYPE."""
+    return VARIANTS[mmtype & 3]
+
+
+@dataclasses.dataclass(kw_only=True, repr=False)
+class Mme(Record):
+    """A HomePlug AV management message: Ethernet addresses, MME header and the message's fields.
+
+    ``src``/``dst`` are None when unknown (payload parsed without its Ethernet header).
+    ``fmi`` (fragment count and index, a nibble each) and ``fmsn`` (fragment sequence number)
+    exist on the wire only for MMV != 0 and must stay 0 with MMV 0.
+    """
+
+    name: ClassVar[str] = ""
+    mmtype: ClassVar[int] = 0
+    oui: ClassVar[bytes | None] = None
+    default_mmv: ClassVar[int] = 1
+    mmv_only: ClassVar[int | None] = None  # layouts that exist for one MMV only
+    summary: ClassVar[tuple] = ()  # field names or (label, function) pairs for key_fields()
+
+    dst: MacAddress | None = None
+    src: MacAddress | None = None
+    mmv: int = -1  # -1: the class's default_mmv, set in __post_init__
+    fmi: int = 0
+    fmsn: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mmv == -1:
+            self.mmv = self.default_mmv
+        for side in ("dst", "src"):
+            value = getattr(self, side)
+            if value is not None and not isinstance(value, MacAddress):
+                setattr(self, side, MacAddress(value))
+
+    @property
+    def variant(self) -> str:
+        return variant_name(self.mmtype)
+
+    def key_fields(self) -> dict[str, Any]:
+        """The few fields for a one-line summary, JSON-ready (str, int, float), in a fixed order."""
+        out: dict[str, Any] = {}
+        for entry in self.summary:
+            if isinstance(entry, str):
+                out[entry] = self._items[entry].describe(getattr(self, entry))
+            else:
+                label, compute = entry
+                out[label] = compute(self)
+        return out
+
+    def _header(self) -> bytes:
+        if not 0 <= self.mmv <= 255:
+            raise MmeError(self.name, f"MMV {self.mmv} is not a byte", "mmv")
+        if self.mmv == 0:
+            if self.fmi or self.fmsn:
+                raise MmeError(self.name, "MMV 0 has no fragmentation fields; fmi and fmsn must be 0", "fmi")
+            return struct.pack("<BH", 0, self.mmtype)
+        try:
+            return struct.pack("<BHBB", self.mmv, self.mmtype, self.fmi, self.fmsn)
+        except struct.error:
+            raise MmeError(self.name, f"fmi {self.fmi!r} and fmsn {self.fmsn!r} must be bytes", "fmi") from None
+
+    def to_bytes(self) -> bytes:
+        """The MME as it follows the ethertype: header, vendor OUI, body (no Ethernet padding)."""
+        if self.mmv_only is not None and self.mmv != self.mmv_only:
+            raise MmeError(self.name, f"{type(self).__name__} is the MMV {self.mmv_only} layout, "
+                           f"not MMV {self.mmv}", "mmv")
+        out = [self._header()]
+        if self.oui is not None:
+            out.append(self.oui)
+        try:
+            self.encode(out)
+        except LayoutError as exc:
+            raise MmeError(self.name, exc.problem, exc.field) from None
+        return b"".join(out)
+
+    def build_frame(self, pad: bool = False) -> bytes:
+        """Whole Ethernet frame (no FCS); ``pad`` fills it with zeros to the 60-byte minimum."""
+        if self.dst is None or self.src is None:
+            raise MmeError(self.name, "building a frame needs both dst and src", "dst" if self.dst is None else "src")
+        frame = self.dst + self.src + struct.pack("!H", ETHERTYPE_HOMEPLUG_AV) + self.to_bytes()
+        if pad and len(frame) < ETHERNET_MIN_FRAME:
+            frame += bytes(ETHERNET_MIN_FRAME - len(frame))
+        return frame
+
+    def __repr__(self) -> str:
+        head = [f"src={self.src}", f"dst={self.dst}", f"mmv={self.mmv}"]
+        if self.fmi or self.fmsn:
+            head += [f"fmi={self.fmi}", f"fmsn={self.fmsn}"]
+        return f"{self.name}({', '.join(head + self._repr_fields())})"
+
+
+@dataclasses.dataclass(kw_only=True, repr=False)
+class GenericMme(Mme):
+    """An MME without a definition here: its MMTYPE and the raw bytes after the MME header."""
+
+    mmtype: int = 0  # an instance field here, a class constant in defined messages
+    payload: bytes = b""
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"MMTYPE_0x{self.mmtype:04X}.{variant_name(self.mmtype)}"
+
+    def layout_values(self) -> dict[str, Any]:
+        return {"mmtype": self.mmtype, "payload": self.payload}
+
+    def describe(self) -> dict[str, Any]:
+        return {"mmtype": f"0x{self.mmtype:04X}", "payload": self.payload.hex()}
+
+    def key_fields(self) -> dict[str, Any]:
+        return {"payload_length": len(self.payload)}
+
+    def encode(self, out: list) -> None:
+        out.append(self.payload)
+
+    def to_bytes(self) -> bytes:
+        if not 0 <= self.mmtype <= 0xFFFF:
+            raise MmeError(self.name, f"MMTYPE {self.mmtype!r} is not 16 bits", "mmtype")
+        return self._header() + self.payload
+
+
+# mmtype -> {mmv or None (any MMV): class}
+_REGISTRY: dict[int, dict[int | None, type[Mme]]] = {}
+
+
+def message(mmtype: int, name: str, *, oui: bytes | None = None, default_mmv: int = 1,
+            mmv_only: int | None = None) -> Callable[[type], type]:
+    """Class decorator: a Mme subclass with a ``layout`` becomes the definition of ``mmtype``."""
+    expected_suffix = "." + variant_name(mmtype)
+    if not name.endswith(expected_suffix):
+        raise ValueError(f"{name}: MMTYPE 0x{mmtype:04X} is a {expected_suffix[1:]}")
+
+    def register(cls: type) -> type:
+        cls.name, cls.mmtype, cls.oui = name, mmtype, oui
+        cls.default_mmv = default_mmv if mmv_only is None else mmv_only
+        cls.mmv_only = mmv_only
+        cls = record(cls)
+        by_mmv = _REGISTRY.setdefault(mmtype, {})
+        if mmv_only in by_mmv:
+            raise ValueError(f"{name} (MMV {mmv_only}) is defined twice")
+        by_mmv[mmv_only] = cls
+        return cls
+
+    return register
+
+
+def definitions() -> list[type[Mme]]:
+    """Every defined message class, ordered by MMTYPE."""
+    return [cls for mmtype in sorted(_REGISTRY) for _, cls in sorted(_REGISTRY[mmtype].items(), key=str)]
+
+
+def definition(mmtype: int, mmv: int = 1) -> type[Mme] | None:
+    """The class that parses ``mmtype`` with ``mmv``, or None."""
+    by_mmv = _REGISTRY.get(mmtype)
+    if by_mmv is None:
+        return None
+    return by_mmv.get(mmv) or by_mmv.get(None)
+
+
+def parse_payload(payload: bytes, src: bytes | None = None, dst: bytes | None = None) -> Mme:
+    """The MME in ``payload`` (the bytes after the 0x88E1 ethertype, padding allowed).
+
+    Unknown MMTYPEs (and vendor MMTYPEs with another OUI) give a GenericMme; a known message
+    cut short raises MmeError naming the message and the first missing field.
+    """
+    if len(payload) < 3:
+        raise MmeError("HomePlug AV MME", f"header needs 3 bytes, got {len(payload)}", "mmtype")
+    mmv = payload[0]
+    mmtype = payload[1] | payload[2] << 8
+    if mmv:
+        if len(payload) < 5:
+            raise MmeError("HomePlug AV MME", f"MMV {mmv} header needs 5 bytes, got {len(payload)}", "fmi")
+        fmi, fmsn, off = payload[3], payload[4], 5
+    else:
+        fmi = fmsn = 0
+        off = 3
+    src = None if src is None else MacAddress(src)
+    dst = None if dst is None else MacAddress(dst)
+    cls = definition(mmtype, mmv)
+    if cls is not None and cls.oui is not None:
+        if payload[off:off + 3] != cls.oui:
+            cls = None
+        else:
+            off += 3
+    if cls is None:
+        return GenericMme(dst=dst, src=src, mmv=mmv, fmi=fmi, fmsn=fmsn, mmtype=mmtype, payload=bytes(payload[off:]))
+    try:
+        msg, _ = cls.decode(payload, off)
+    except LayoutError as exc:
+        raise MmeError(cls.name, exc.problem, exc.field) from None
+    msg.__dict__.update(dst=dst, src=src, mmv=mmv, fmi=fmi, fmsn=fmsn)
+    return msg
+
+
+def parse_frame(frame: bytes) -> Mme:
+    """The MME in a whole Ethernet frame (dst, src, ethertype 0x88E1, optionally one 802.1Q tag)."""
+    if len(frame) < 14:
+        raise MmeError("HomePlug AV MME", f"Ethernet header needs 14 bytes, got {len(frame)}", "ethertype")
+    ethertype = frame[12] << 8 | frame[13]
+    off = 14
+    if ethertype == ETHERTYPE_VLAN and len(frame) >= 18:
+        ethertype = frame[16] << 8 | frame[17]
+        off = 18
+    if ethertype != ETHERTYPE_HOMEPLUG_AV:
+        raise MmeError("HomePlug AV MME", f"ethertype 0x{ethertype:04X} is not 0x88E1", "ethertype")
+    return parse_payload(memoryview(frame)[off:], frame[6:12], frame[0:6])

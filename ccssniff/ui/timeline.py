@@ -1,0 +1,72 @@
+"""The default output: a rich timeline, one line per event, problems highlighted."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from ccssniff.decode import events as ev
+from ccssniff.decode.body import content_of
+from ccssniff.decode.events import Event
+from ccssniff.ui.values import key_values
+
+_STYLES = {ev.HOMEPLUG: "cyan", ev.NEIGHBOR: "dim", ev.SDP: "magenta", ev.CONNECTION: "blue",
+           ev.SCHEMA: "bold blue", ev.TLS: "yellow", ev.SEQUENCE: "bold red", ev.ERROR: "bold red"}
+_ARROWS = {ev.EV_TO_EVSE: "EV -> EVSE", ev.EVSE_TO_EV: "EVSE -> EV"}
+_HEX_SHOWN = 64  # bytes of an undecodable payload shown on the line
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_value_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    return str(value)
+
+
+def describe(event: Event) -> str:
+    """The event's values as one line of text (without time, direction and name)."""
+    if event.kind == ev.V2G and event.message is not None:
+        parts = [f"{name}={text}" for name, text in key_values(event.message)]
+        if "warnings" in event.fields:
+            parts.append("warnings: " + "; ".join(event.fields["warnings"]))
+        return "  ".join(parts)
+    if event.kind == ev.SEQUENCE:
+        return event.fields.get("detail", "")
+    parts = [f"{name}={_value_text(value)}" for name, value in event.fields.items()]
+    if event.kind == ev.ERROR and event.payload:
+        shown = event.payload[:_HEX_SHOWN].hex()
+        parts.append(f"hex={shown}{'...' if len(event.payload) > _HEX_SHOWN else ''} ({len(event.payload)} bytes)")
+    return "  ".join(parts)
+
+
+class TimelineWriter:
+    def __init__(self, console: Console, with_payload: bool = False) -> None:
+        self._console = console
+        self._with_payload = with_payload
+
+    def heading(self, text: str) -> None:
+        self._console.rule(text)
+
+    def event(self, event: Event, start: float) -> None:
+        line = Text(no_wrap=False)
+        line.append(f"{event.time - start:10.3f} ", style="dim")
+        line.append(f"{_ARROWS.get(event.direction, ''):11}", style="green" if event.direction == ev.EV_TO_EVSE else "yellow")
+        style = _STYLES.get(event.kind, "")
+        if event.kind == ev.V2G:
+            code = event.message is not None and _failed(event.message)
+            style = "bold red" if code else "bold"
+        name = event.name if event.kind not in (ev.ERROR, ev.SEQUENCE) else f"{event.kind}: {event.name}"
+        line.append(f"{name:30} ", style=style)
+        line.append(describe(event), style="red" if event.is_problem else "")
+        if self._with_payload and event.payload is not None and event.kind != ev.ERROR:
+            line.append(f"  hex={event.payload.hex()}", style="dim")
+        self._console.print(line, soft_wrap=True)
+
+
+def _failed(message: Any) -> bool:
+    code = content_of(message).get("ResponseCode")
+    return isinstance(code, str) and code.startswith("FAILED")

@@ -1,0 +1,141 @@
+"""Walks a message mapping through the grammar: the one place that turns a mapping into events.
+
+The EXI encoder and the XML writer are two sinks of the same walk, so whatever the encoder
+accepts renders as XML of the same structure, and the checks (unknown or missing elements,
+values outside their type) happen before any byte is produced.
+"""
+
+from __future__ import annotations
+
+from .errors import EncodeError
+from .tables import AT, CH, SE, Grammar, Tables
+
+MAX_DEPTH = 64
+
+
+class Sink:
+    """Receives the events of a walk."""
+
+    def event(self, width: int, code: int) -> None: ...
+
+    def start(self, uri: str, name: str) -> None: ...
+
+    def attribute(self, uri: str, name: str, datatype, value) -> None: ...
+
+    def characters(self, datatype, value) -> None: ...
+
+    def end(self) -> None: ...
+
+
+def _ordered_items(grammar: Grammar, content, path: str):
+    if grammar.is_simple:
+        return [] if _is_empty(content) else [(CH, None, content)]
+    if not isinstance(content, dict):
+        raise EncodeError(path, f"expected a mapping of child elements, got {type(content).__name__}")
+    attributes = []
+    children = []
+    text = []
+    order = grammar.order
+    for key, value in content.items():
+        if key.startswith("@"):
+            attributes.append((key[1:], value))
+        elif key == "#text":
+            if not _is_empty(value):
+                text.append((CH, None, value))
+        elif key == "#children" and grammar.interleaved:
+            for position, child in enumerate(value if isinstance(value, (list, tuple)) else [None]):
+                if not isinstance(child, dict) or len(child) != 1:
+                    raise EncodeError(f"{path}/#children", "expected a list of {element: content} pairs")
+                (name, item), = child.items()
+                children.append((-1, position, SE, name, item))
+        elif key in order:
+            position = order[key]
+            if key in grammar.lists and isinstance(value, (list, tuple)):
+                if not value:
+                    raise EncodeError(f"{path}/{key}", "empty list: leave the element out instead")
+                children.extend((position, i, SE, key, item) for i, item in enumerate(value))
+            else:
+                children.append((position, 0, SE, key, value))
+        else:
+            raise EncodeError(f"{path}/{key}", "unknown element: the schema allows "
+                              + (", ".join(order) or "no child elements") + " here")
+    attributes.sort()
+    children.sort(key=lambda item: (item[0], item[1]))
+    items = [(AT, name, value) for name, value in attributes]
+    items.extend((kind, key, value) for _, _, kind, key, value in children)
+    if text:
+        if grammar.mixed:
+            items[len(attributes):len(attributes)] = text
+        else:
+            items.extend(text)
+    return items
+
+
+def _is_empty(value) -> bool:
+    return isinstance(value, (str, bytes, bytearray)) and len(value) == 0
+
+
+def walk_element(grammar: Grammar, content, sink: Sink, path: str, depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise EncodeError(path, "nested too deep")
+    states = grammar.states
+    state = states[0]
+    for kind, name, value in _ordered_items(grammar, content, path):
+        if kind == CH:
+            production = state.characters
+            where = path
+        else:
+            production = state.by_name.get((kind, name))
+            where = f"{path}/@{name}" if kind == AT else f"{path}/{name}"
+        if production is None:
+            what = "text content" if kind == CH else ("attribute" if kind == AT else "element")
+            raise EncodeError(where, f"{what} not allowed here; expected {state.expected()}")
+        if kind == SE:
+            sink.event(state.width, production.code)
+            sink.start(production.uri, name)
+            walk_element(production.arg, value, sink, where, depth + 1)
+            sink.end()
+        else:
+            problem = production.arg.check(value)
+            if problem:
+                raise EncodeError(where, problem)
+            sink.event(state.width, production.code)
+            if kind == AT:
+                sink.attribute(production.uri, name, production.arg, value)
+            else:
+                sink.characters(production.arg, value)
+        state = states[production.next]
+    if state.end is not None:
+        sink.event(state.width, state.end.code)
+    elif state.characters is not None and state.count == 1:
+        # no character content at all: EXI ends such an element with the second-level EE
+        sink.event(state.width, state.count)
+        sink.event(state.second_width, state.second_end)
+    else:
+        raise EncodeError(path, f"incomplete element: expected {state.expected()}")
+
+
+def walk_document(tables: Tables, message, sink: Sink, fragment: bool = False) -> None:
+    if not isinstance(message, dict) or not message:
+        raise EncodeError("/", "a message is a mapping {root element name: content}")
+    roots = list(message.items())
+    if not fragment and len(roots) != 1:
+        raise EncodeError("/", "a document has exactly one root element")
+    for root, content in roots:
+        if fragment:
+            index = tables.fragment_index.get(root)
+            entries, width = tables.fragment, tables.fragment_width
+        else:
+            index = tables.document_index.get(root)
+            entries, width = tables.document, tables.document_width
+        if index is None or entries[index][2] is None:
+            raise EncodeError(root, f"not a root element of {tables.name}")
+        name, uri, grammar = entries[index]
+        items = content if fragment and isinstance(content, list) else [content]
+        for item in items:
+            sink.event(width, index)
+            sink.start(uri, name)
+            walk_element(grammar, item, sink, root)
+            sink.end()
+    if fragment:
+        sink.event(tables.fragment_width, len(tables.fragment) + 1)
