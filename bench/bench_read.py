@@ -1,9 +1,10 @@
 """Packet-file reading throughput: ccssniff's reader next to dpkt's and pyshark's, same file, same run.
 
-Generates a pcapng of FRAMES frames (HomePlug SLAC MMEs mixed with IPv6/TCP frames carrying
+Generates a pcapng of --frames frames (HomePlug SLAC MMEs mixed with IPv6/TCP frames carrying
 V2GTP, every 100th frame with a comment) and the same frames as a pcap, then prints frames/s
-for each reader and the ratios. pyshark (tshark underneath, dissecting every frame) is timed on
-the first PYSHARK_FRAMES frames only and extrapolated; the output says so.
+for each reader, the ratios, and MMEs/s parsed by ccssniff.homeplug. pyshark (tshark
+underneath, dissecting every frame) is timed on the first --pyshark-frames frames only and
+extrapolated; the output says so.
 
     python3 bench/bench_read.py [--frames 500000] [--pyshark-frames 2000]
 """
@@ -22,6 +23,7 @@ import dpkt
 from ccssniff.capture.link import decode_link
 from ccssniff.capture.pcapng import PcapngWriter
 from ccssniff.capture.reader import read_packets
+from ccssniff.homeplug import parse_frame
 
 EV_MAC = bytes.fromhex("0200000000ee")
 EVSE_MAC = bytes.fromhex("0200000000cc")
@@ -114,12 +116,8 @@ def pyshark_count(path: Path) -> int:
         capture.close()
 
 
-def homeplug_rate(path: Path):
-    """MMEs parsed per second with ccssniff.homeplug, or None while that package lacks parse_frame."""
-    try:
-        from ccssniff.homeplug import parse_frame
-    except ImportError:
-        return None
+def homeplug_rate(path: Path) -> tuple[float, int]:
+    """MMEs parsed per second by ccssniff.homeplug.parse_frame (frames already in memory)."""
     frames = [p.data for p in read_packets(path) if p.data[12:14] == b"\x88\xe1"]
 
     def parse_all() -> int:
@@ -144,39 +142,36 @@ def main() -> None:
         rows = []
         rate, count = best_rate(lambda: ours(pcapng_path))
         assert count == args.frames
-        rows.append(("ccssniff read_packets, pcapng", rate))
+        rows.append(("ccssniff read_packets, pcapng", rate, "frames/s"))
         ours_ng = rate
         rate, _ = best_rate(lambda: ours_with_link(pcapng_path))
-        rows.append(("ccssniff read_packets + decode_link, pcapng", rate))
+        rows.append(("ccssniff read_packets + decode_link, pcapng", rate, "frames/s"))
         rate, count = best_rate(lambda: dpkt_pcapng(pcapng_path))
         assert count == args.frames
-        rows.append(("dpkt.pcapng.Reader, pcapng", rate))
+        rows.append(("dpkt.pcapng.Reader, pcapng", rate, "frames/s"))
         dpkt_ng = rate
         rate, count = best_rate(lambda: ours(pcap_path))
         assert count == args.frames
-        rows.append(("ccssniff read_packets, pcap", rate))
+        rows.append(("ccssniff read_packets, pcap", rate, "frames/s"))
         ours_pcap = rate
         rate, count = best_rate(lambda: dpkt_pcap(pcap_path))
         assert count == args.frames
-        rows.append(("dpkt.pcap.Reader, pcap", rate))
+        rows.append(("dpkt.pcap.Reader, pcap", rate, "frames/s"))
         dpkt_pcap_rate = rate
         rate, count = best_rate(lambda: pyshark_count(subset_path), repeats=1)
         assert count == args.pyshark_frames
-        rows.append((f"pyshark FileCapture(keep_packets=False), first {count} frames, extrapolated", rate))
+        rows.append((f"pyshark FileCapture(keep_packets=False), first {count} frames, extrapolated", rate, "frames/s"))
         pyshark_rate = rate
 
-        mme = homeplug_rate(pcapng_path)
-        if mme is not None:
-            rows.append((f"ccssniff.homeplug.parse_frame, {mme[1]} MMEs (MMEs/s)", mme[0]))
+        rate, count = homeplug_rate(pcapng_path)
+        rows.append((f"ccssniff.homeplug.parse_frame, the {count} MMEs of the file", rate, "MMEs/s"))
 
-        width = max(len(name) for name, _ in rows)
-        for name, value in rows:
-            print(f"{name:<{width}}  {value:>12,.0f} frames/s")
+        width = max(len(name) for name, _, _ in rows)
+        for name, value, unit in rows:
+            print(f"{name:<{width}}  {value:>12,.0f} {unit}")
         print(f"ratio ccssniff / dpkt, pcapng:    {ours_ng / dpkt_ng:8.1f}x")
         print(f"ratio ccssniff / dpkt, pcap:      {ours_pcap / dpkt_pcap_rate:8.1f}x")
         print(f"ratio ccssniff / pyshark, pcapng: {ours_ng / pyshark_rate:8.0f}x")
-        if mme is None:
-            print("MMEs parsed/s: not measured (ccssniff.homeplug.parse_frame not available)")
 
 
 if __name__ == "__main__":

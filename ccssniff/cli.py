@@ -10,6 +10,7 @@ import click
 from ccssniff import __version__
 from ccssniff.capture.reader import CaptureFormatError
 from ccssniff.decode.command import decode
+from ccssniff.emulate.command import emulate
 from ccssniff.ui.errors import UsageFailure
 
 _LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
@@ -49,6 +50,7 @@ def cli(verbose: int) -> None:
       ccssniff decode session.pcapng           list what happened in a trace
       ccssniff decode session.pcapng --json    the same as JSON lines
       ccssniff -v decode session.pcapng        with progress on stderr
+      ccssniff emulate lab -w lab.pcapng       make a reference session, no hardware
     """
     logging.basicConfig(
         level=_LOG_LEVELS.get(verbose, logging.DEBUG),
@@ -58,6 +60,7 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(decode)
+cli.add_command(emulate)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from decimal import Decimal, InvalidOperation
 
 from .bitstream import BitReader, BitWriter
@@ -68,6 +69,16 @@ def write_characters(writer: BitWriter, text: str) -> None:
         return
     for char in text:
         writer.unsigned(ord(char))
+
+
+SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def magnitude_problem(value) -> str | None:
+    """Integers the decoder would refuse as too long to read (its bound on hostile input)."""
+    if isinstance(value, int) and value.bit_length() > 7 * MAX_UNSIGNED_GROUPS - 8:
+        return f"integer of {value.bit_length()} bits is longer than the decoder reads"
+    return None
 
 
 class Datatype:
@@ -145,7 +156,7 @@ class Unsigned(NBit):
         problem = Datatype.check(self, value)
         if problem is None and (value < self.min or (self.max is not None and value > self.max)):
             problem = f"value {value} outside {self.describe()[8:]}"
-        return problem
+        return problem or magnitude_problem(value)
 
 
 class Integer(NBit):
@@ -177,7 +188,7 @@ class Integer(NBit):
         if problem is None and ((self.min is not None and value < self.min)
                                 or (self.max is not None and value > self.max)):
             problem = f"value {value} outside {self.describe()[8:]}"
-        return problem
+        return problem or magnitude_problem(value)
 
 
 class Boolean(Datatype):
@@ -230,7 +241,10 @@ class String(Length, Datatype):
         write_characters(writer, value)
 
     def check(self, value):
-        return super().check(value) or self.length_problem(len(value))
+        problem = super().check(value) or self.length_problem(len(value))
+        if problem is None and not value.isascii() and SURROGATES.search(value):
+            problem = "string holds a lone surrogate, which is no Unicode character"
+        return problem
 
     def from_text(self, text):
         return text

@@ -2,7 +2,7 @@
 
 The EXI encoder and the XML writer are two sinks of the same walk, so whatever the encoder
 accepts renders as XML of the same structure, and the checks (unknown or missing elements,
-values outside their type) happen before any byte is produced.
+values outside their type) happen before any byte leaves the encoder.
 """
 
 from __future__ import annotations
@@ -10,11 +10,15 @@ from __future__ import annotations
 from .errors import EncodeError
 from .tables import AT, CH, SE, Grammar, Tables
 
+#: the decoder's limit too: whatever the walk accepts, the decoder reads back
 MAX_DEPTH = 64
 
 
 class Sink:
     """Receives the events of a walk."""
+
+    #: whether start() and end() are wanted; an EXI stream implies names by event codes alone
+    names = True
 
     def event(self, width: int, code: int) -> None: ...
 
@@ -28,10 +32,21 @@ class Sink:
 
 
 def _ordered_items(grammar: Grammar, content, path: str):
-    if grammar.is_simple:
-        return [] if _is_empty(content) else [(CH, None, content)]
     if not isinstance(content, dict):
         raise EncodeError(path, f"expected a mapping of child elements, got {type(content).__name__}")
+    order = grammar.order
+    lists = grammar.lists
+    last = -1
+    # the common case (child elements only, in schema order, none repeated) needs no sorting
+    for key, value in content.items():
+        position = order.get(key)
+        if position is None or position <= last or (key in lists and isinstance(value, (list, tuple))):
+            return _sorted_items(grammar, content, path)
+        last = position
+    return [(SE, key, value) for key, value in content.items()]
+
+
+def _sorted_items(grammar: Grammar, content: dict, path: str):
     attributes = []
     children = []
     text = []
@@ -75,11 +90,52 @@ def _is_empty(value) -> bool:
     return isinstance(value, (str, bytes, bytearray)) and len(value) == 0
 
 
+def _required_here(state) -> list[str] | None:
+    """The elements one of which must come next, or None when the state lets the element end."""
+    if state.end is not None or state.characters is not None:
+        return None
+    names = [p.name for p in state.productions if p.kind == SE]
+    return names if len(names) == len(state.productions) else None
+
+
+def _missing(state, path: str, before: str | None = None) -> EncodeError:
+    required = _required_here(state)
+    where = f" (before {before})" if before else ""
+    if required and len(required) == 1:
+        return EncodeError(f"{path}/{required[0]}", "required element missing" + where)
+    if required:
+        return EncodeError(path, f"required element missing{where}: one of {', '.join(required)}")
+    return EncodeError(path, f"incomplete element{where}: expected {state.expected()}")
+
+
+def walk_leaf(grammar: Grammar, value, sink: Sink, path: str) -> None:
+    """A simple-typed element: characters, or nothing at all for an empty string or binary."""
+    state = grammar.states[0]
+    datatype = state.characters.arg
+    problem = datatype.check(value)
+    if problem:
+        raise EncodeError(path, problem)
+    if _is_empty(value):
+        # no character content at all: EXI ends such an element with the second-level EE
+        sink.event(state.width, state.count)
+        sink.event(state.second_width, state.second_end)
+        return
+    sink.event(state.width, state.characters.code)
+    sink.characters(datatype, value)
+    end_state = grammar.states[state.characters.next]
+    sink.event(end_state.width, end_state.end.code)
+
+
 def walk_element(grammar: Grammar, content, sink: Sink, path: str, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
+    if depth >= MAX_DEPTH:
         raise EncodeError(path, "nested too deep")
+    if grammar.is_simple:
+        walk_leaf(grammar, content, sink, path)
+        return
     states = grammar.states
     state = states[0]
+    event = sink.event
+    names = sink.names
     for kind, name, value in _ordered_items(grammar, content, path):
         if kind == CH:
             production = state.characters
@@ -88,31 +144,39 @@ def walk_element(grammar: Grammar, content, sink: Sink, path: str, depth: int = 
             production = state.by_name.get((kind, name))
             where = f"{path}/@{name}" if kind == AT else f"{path}/{name}"
         if production is None:
+            if kind == SE and name in grammar.order and _required_here(state):
+                raise _missing(state, path, before=name)
             what = "text content" if kind == CH else ("attribute" if kind == AT else "element")
             raise EncodeError(where, f"{what} not allowed here; expected {state.expected()}")
         if kind == SE:
-            sink.event(state.width, production.code)
-            sink.start(production.uri, name)
-            walk_element(production.arg, value, sink, where, depth + 1)
-            sink.end()
+            event(state.width, production.code)
+            child = production.arg
+            if names:
+                sink.start(production.uri, name)
+            if child.is_simple:
+                walk_leaf(child, value, sink, where)
+            else:
+                walk_element(child, value, sink, where, depth + 1)
+            if names:
+                sink.end()
         else:
             problem = production.arg.check(value)
             if problem:
                 raise EncodeError(where, problem)
-            sink.event(state.width, production.code)
+            event(state.width, production.code)
             if kind == AT:
                 sink.attribute(production.uri, name, production.arg, value)
             else:
                 sink.characters(production.arg, value)
         state = states[production.next]
     if state.end is not None:
-        sink.event(state.width, state.end.code)
+        event(state.width, state.end.code)
     elif state.characters is not None and state.count == 1:
         # no character content at all: EXI ends such an element with the second-level EE
-        sink.event(state.width, state.count)
-        sink.event(state.second_width, state.second_end)
+        event(state.width, state.count)
+        event(state.second_width, state.second_end)
     else:
-        raise EncodeError(path, f"incomplete element: expected {state.expected()}")
+        raise _missing(state, path)
 
 
 def walk_document(tables: Tables, message, sink: Sink, fragment: bool = False) -> None:

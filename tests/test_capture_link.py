@@ -96,7 +96,7 @@ def test_fields_agree_with_tshark(tmp_path, tshark):
     path = tmp_path / "links.pcapng"
     with PcapngWriter(path, linktype=LINKTYPE_ETHERNET) as writer:
         interfaces = {LINKTYPE_ETHERNET: 0}
-        for linktype, data in cases[1:]:
+        for linktype, _ in cases[1:]:
             interfaces[linktype] = writer.add_interface(linktype)
         for linktype, data in cases:
             writer.write(data, interface=interfaces[linktype])
@@ -110,7 +110,7 @@ def test_fields_agree_with_tshark(tmp_path, tshark):
     eth_src, vlan_id, vlan_etype, _, _, _ = lines[0].split("|")
     assert eth_src == ours[0].src.hex(":")
     assert int(vlan_id) == ours[0].vlan and int(vlan_etype, 16) == ours[0].ethertype
-    for line, frame in zip(lines[1:], ours[1:]):
+    for line, frame in zip(lines[1:], ours[1:], strict=True):
         _, _, _, pkttype, sll_src, sll_etype = line.split("|")
         assert int(pkttype) == frame.pkttype and sll_src == frame.src.hex(":")
         assert int(sll_etype, 16) == frame.ethertype

@@ -358,7 +358,7 @@ def test_frames_match_tshark(shared_dir, tshark, relative):
     ).stdout.splitlines()
     ours = list(read_packets(path))
     assert len(ours) == len(fields)
-    for packet, line in zip(ours, fields):
+    for packet, line in zip(ours, fields, strict=True):
         number, epoch, wire_length, captured_length = line.split("\t")
         assert packet.index == int(number)
         assert packet.timestamp == pytest.approx(float(epoch), abs=1e-6)

@@ -161,7 +161,10 @@ class _TolerantGzip:
                 part = self._stream.read1(size - have)
             except (OSError, EOFError, zlib.error) as exc:
                 self._broken = True
-                warnings.warn(CaptureWarning(f"{self._name}: the gzip compression is damaged or cut off ({exc})"))
+                warnings.warn(
+                    CaptureWarning(f"{self._name}: the gzip compression is damaged or cut off ({exc})"),
+                    stacklevel=2,
+                )
                 break
             if not part:
                 break

@@ -388,6 +388,10 @@ class Record:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(self._repr_fields())})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Pretty printers (IPython, hypothesis reports) would otherwise list dataclass internals.
+        printer.text(repr(self))
+
 
 def record(cls: type) -> type:
     """Make ``cls`` (a Record subclass with a ``layout``) a dataclass with a compiled codec."""
@@ -396,7 +400,7 @@ def record(cls: type) -> type:
         if not item.stored:
             continue
         annotations[item.name] = Any
-        default = item.default()
+        default = item.absent() if item.when is not None else item.default()
         if isinstance(default, list):
             setattr(cls, item.name, dataclasses.field(default_factory=list))
         else:

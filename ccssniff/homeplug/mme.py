@@ -98,9 +98,10 @@ class Mme(Record):
 
     def to_bytes(self) -> bytes:
         """The MME as it follows the ethertype: header, vendor OUI, body (no Ethernet padding)."""
-        if self.mmv_only is not None and self.mmv != self.mmv_only:
-            raise MmeError(self.name, f"{type(self).__name__} is the MMV {self.mmv_only} layout, "
-                           f"not MMV {self.mmv}", "mmv")
+        layout_of_mmv = definition(self.mmtype, self.mmv)
+        if layout_of_mmv is not type(self):
+            raise MmeError(self.name, f"MMV {self.mmv} uses the {layout_of_mmv.__name__} layout, "
+                           f"not {type(self).__name__}", "mmv")
         out = [self._header()]
         if self.oui is not None:
             out.append(self.oui)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from .fields import Array, Bytes, Count, Item, Mac, Nibbles, Record, Rest, UInt
-from .mme import Mme, definitions
+from .mme import Mme, definition, definitions
 from .notation import MacAddress
 
 MAX_ELEMENTS = 6
@@ -60,13 +60,9 @@ def records(cls: type[Record], enums_only: bool = False) -> st.SearchStrategy[Re
 
 
 def messages(cls: type[Mme], enums_only: bool = False, mmv: int | None = None) -> st.SearchStrategy[Mme]:
-    """Instances of ``cls`` with random addresses, MMV (0 or 1 unless the layout fixes it) and fields."""
-    if cls.mmv_only is not None:
-        mmvs = st.just(cls.mmv_only)
-    elif mmv is not None:
-        mmvs = st.just(mmv)
-    else:
-        mmvs = st.sampled_from((0, 1))
+    """Instances of ``cls`` with random addresses, fields and MMV (``mmv``, or 0 or 1: those ``cls`` is the layout of)."""
+    candidates = [mmv] if mmv is not None else [0, 1]
+    mmvs = st.sampled_from([v for v in candidates if definition(cls.mmtype, v) is cls])
 
     @st.composite
     def draw_message(draw) -> Mme:
