@@ -90,21 +90,43 @@ def _is_empty(value) -> bool:
     return isinstance(value, (str, bytes, bytearray)) and len(value) == 0
 
 
-def _required_here(state) -> list[str] | None:
-    """The elements one of which must come next, or None when the state lets the element end."""
-    if state.end is not None or state.characters is not None:
-        return None
-    names = [p.name for p in state.productions if p.kind == SE]
-    return names if len(names) == len(state.productions) else None
+def _unavoidable(grammar: Grammar, state, goal) -> list[str]:
+    """The elements offered in ``state`` without which no path reaches a state meeting ``goal``."""
+    names = dict.fromkeys(p.name for p in state.productions if p.kind == SE)
+    return [name for name in names if not _reachable(grammar, state, goal, avoid=name)]
 
 
-def _missing(state, path: str, before: str | None = None) -> EncodeError:
-    required = _required_here(state)
-    where = f" (before {before})" if before else ""
-    if required and len(required) == 1:
-        return EncodeError(f"{path}/{required[0]}", "required element missing" + where)
-    if required:
-        return EncodeError(path, f"required element missing{where}: one of {', '.join(required)}")
+def _reachable(grammar: Grammar, start, goal, avoid: str | None) -> bool:
+    seen = {id(start)}
+    stack = [start]
+    while stack:
+        state = stack.pop()
+        if goal(state):
+            return True
+        for p in state.productions:
+            if p.next is None or (p.kind == SE and p.name == avoid):
+                continue
+            following = grammar.states[p.next]
+            if id(following) not in seen:
+                seen.add(id(following))
+                stack.append(following)
+    return False
+
+
+def _missing(grammar: Grammar, state, path: str, before: str | None = None) -> EncodeError:
+    """The error for content that stops short: names the missing element where there is one."""
+    if before is None:
+        goal = lambda s: s.end is not None or (s.characters is not None and s.count == 1)
+        where = ""
+    else:
+        goal = lambda s: (SE, before) in s.by_name
+        where = f" (before {before})"
+    if before is not None and not _reachable(grammar, state, goal, avoid=None):
+        return EncodeError(f"{path}/{before}", "element not allowed here (out of schema order, or repeated "
+                           f"more often than allowed); expected {state.expected()}")
+    missing = _unavoidable(grammar, state, goal)
+    if len(missing) == 1:
+        return EncodeError(f"{path}/{missing[0]}", "required element missing" + where)
     return EncodeError(path, f"incomplete element{where}: expected {state.expected()}")
 
 
@@ -144,8 +166,8 @@ def walk_element(grammar: Grammar, content, sink: Sink, path: str, depth: int = 
             production = state.by_name.get((kind, name))
             where = f"{path}/@{name}" if kind == AT else f"{path}/{name}"
         if production is None:
-            if kind == SE and name in grammar.order and _required_here(state):
-                raise _missing(state, path, before=name)
+            if kind == SE and name in grammar.order and state.end is None:
+                raise _missing(grammar, state, path, before=name)
             what = "text content" if kind == CH else ("attribute" if kind == AT else "element")
             raise EncodeError(where, f"{what} not allowed here; expected {state.expected()}")
         if kind == SE:
@@ -176,7 +198,7 @@ def walk_element(grammar: Grammar, content, sink: Sink, path: str, depth: int = 
         event(state.width, state.count)
         event(state.second_width, state.second_end)
     else:
-        raise _missing(state, path)
+        raise _missing(grammar, state, path)
 
 
 def walk_document(tables: Tables, message, sink: Sink, fragment: bool = False) -> None:

@@ -92,3 +92,71 @@ def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> 
     click.echo(", ".join(f"{name} x{count}" for name, count in counts.items()))
     if not result.ok:
         raise SystemExit(1)
+
+
+def side_command(side: str):
+    @click.argument("interface")
+    @click.option("--protocol", "protocols", multiple=True, type=click.Choice(PROTOCOLS),
+                  help="Protocol offered/accepted, repeatable, in order of preference (default: din).")
+    @click.option("--mode", type=click.Choice(MODES), default="dc", show_default=True)
+    @click.option("--no-slac", is_flag=True, help="Skip SLAC (for peers without it, or plain Ethernet).")
+    @click.option("--modem", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
+                  help="'none': no local HomePlug modem to give the SLAC key to (CM_SET_KEY skipped).")
+    @click.option("--port", type=click.IntRange(0, 65535), default=0,
+                  help="TCP port the EVSE listens on (0: a random one, announced in SDP).")
+    @click.option("--charge-time", type=click.FloatRange(min=0), default=60.0, show_default=True,
+                  help="Seconds of charge loop before the EV stops (0: until the target SOC).")
+    @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+                  help="Give up when the session takes longer.")
+    @click.option("-w", "--write", "record", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Record every frame on the interface to this pcapng file.")
+    @click.option("--seed", type=int, help="Seed for session IDs, RunIDs and keys (default: random).")
+    @simulation_options
+    def command(interface, protocols, mode, no_slac, modem, port, charge_time, timeout, record, seed,
+                **simulation):
+        import asyncio
+
+        from ccssniff.emulate.driver import DriverError, EmulatorConfig, Progress, run_side
+        from ccssniff.ui.live import live_progress
+
+        config = EmulatorConfig(interface=interface, protocols=tuple(protocols) or ("din",), mode=mode,
+                                params=simulation_params(**simulation), slac=not no_slac, modem=modem,
+                                port=port, charge_time=charge_time or None, timeout=timeout,
+                                record=record, seed=seed)
+        progress = Progress()
+        try:
+            with live_progress(progress, title=f"{side.upper()} on {interface}"):
+                result = asyncio.run(run_side(side, config, progress))
+        except DriverError as exc:
+            raise UsageFailure(str(exc)) from None
+        except PermissionError:
+            raise UsageFailure(f"no permission to use {interface}: run as root or with CAP_NET_RAW") from None
+        except asyncio.CancelledError:
+            raise UsageFailure("aborted") from None
+        status = "completed" if result.ok else "FAILED"
+        click.echo(f"{side.upper()}: session {status} ({result.reason}); protocol {progress.protocol}, "
+                   f"{progress.messages} V2G messages")
+        if not result.ok:
+            raise SystemExit(1)
+
+    command.__doc__ = {
+        "evse": """Be a charger on INTERFACE: SLAC, SDP server, SECC over TCP, simulated power stage.
+
+        \b
+        Example:
+          ccssniff emulate evse eth0 --protocol iso2 --protocol din -w evse.pcapng
+        """,
+        "pev": """Be a car on INTERFACE: SLAC, SDP client, EVCC over TCP, simulated battery.
+
+        Ctrl-C ends the session the way the protocol allows (PowerDelivery stop, SessionStop).
+
+        \b
+        Example:
+          ccssniff emulate pev eth0 --protocol din --start-soc 30 -w pev.pcapng
+        """,
+    }[side]
+    return emulate.command(name=side)(command)
+
+
+evse = side_command("evse")
+pev = side_command("pev")

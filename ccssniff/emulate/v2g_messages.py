@@ -1,46 +1,78 @@
-"""Message mappings shared by the EVSE and PEV machines (DIN 70121 and ISO 15118-2, DC).
+"""What the EVSE and PEV machines share: their outputs, the handshake offers, value helpers.
 
-Mappings follow the message model of openv2gx (element local names as keys, schema order,
-enumerations as strings, binary as bytes). The two standards differ in a handful of names,
-collected per protocol in :class:`Dialect` so that one machine serves both.
+Mappings follow the message model of openv2gx (element local names as keys, enumerations as
+strings, binary as bytes). The message contents of each standard live in their own module
+(:mod:`~ccssniff.emulate.v2g_din_iso2`, :mod:`~ccssniff.emulate.v2g_iso20`); this one wraps them
+into whole messages: a V2G_Message with Header and Body for DIN and ISO-2, the message element
+itself with a Header {SessionID, TimeStamp} in its own schema for ISO-20.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
-from ccssniff.standards import din, iso2
+from ccssniff.standards import din, iso2, iso20
 
 SESSION_ID_NONE = bytes(8)  # the SessionID of a SessionSetupReq that starts a new session
+MODES = ("dc", "ac")
+PROTOCOL_MODES = {"din": ("dc",), "iso2": ("dc", "ac"), "iso20": ("dc", "ac")}
+#: the requests of the charge loop, paced by the EV's loop interval
+LOOP_REQUESTS = frozenset({"CurrentDemand", "ChargingStatus", "DC_ChargeLoop", "AC_ChargeLoop"})
 
 
 @dataclass(frozen=True)
-class Dialect:
-    protocol: str
-    namespace: str
-    version: tuple[int, int]
-    payment_selection: str  # the request that selects the payment option
-    authorization: str
-    energy_transfer_field: str  # in ChargeParameterDiscoveryReq
-    energy_transfer: str
-    payment_options_field: str  # in ServiceDiscoveryRes
-    evse_id_is_binary: bool
+class SendMessage:
+    schema: str  # openv2gx schema that encodes it
+    message: dict[str, Any]
 
 
-DIALECTS = {
-    "din": Dialect("din", din.NAMESPACE, din.VERSION, "ServicePaymentSelection",
-                   "ContractAuthentication", "EVRequestedEnergyTransferType", "DC_extended",
-                   "PaymentOptions", True),
-    "iso2": Dialect("iso2", iso2.NAMESPACE, iso2.VERSION, "PaymentServiceSelection",
-                    "Authorization", "RequestedEnergyTransferMode", "DC_extended",
-                    "PaymentOptionList", False),
-}
+@dataclass(frozen=True)
+class SessionEnded:
+    ok: bool
+    reason: str
+
+
+Output = Union[SendMessage, SessionEnded]
+
+
+def check_options(protocols: tuple[str, ...], mode: str) -> tuple[str, ...]:
+    """The protocols that can run in ``mode``, in the given order; ValueError if none or unknown."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    unknown = [p for p in protocols if p not in PROTOCOL_MODES]
+    if unknown:
+        raise ValueError(f"unknown protocol(s) {unknown}; known: {sorted(PROTOCOL_MODES)}")
+    usable = tuple(p for p in protocols if mode in PROTOCOL_MODES[p])
+    if not usable:
+        raise ValueError(f"none of {list(protocols)} supports {mode.upper()} charging")
+    return usable
+
+
+def handshake_namespace(protocol: str, mode: str) -> str:
+    """The namespace a PEV offers (and an EVSE accepts) for a protocol in a mode."""
+    if protocol == "iso20":
+        return iso20.NAMESPACE_DC if mode == "dc" else iso20.NAMESPACE_AC
+    return {"din": din.NAMESPACE, "iso2": iso2.NAMESPACE}[protocol]
+
+
+def protocol_version(protocol: str) -> tuple[int, int]:
+    return {"din": din.VERSION, "iso2": iso2.VERSION, "iso20": iso20.VERSION}[protocol]
+
+
+def wrap(protocol: str, session_id: bytes, name: str, content: Mapping[str, Any],
+         now: float) -> SendMessage:
+    """A whole message of ``protocol`` around the message element's content."""
+    if protocol == "iso20":
+        header = {"SessionID": session_id, "TimeStamp": max(0, int(now))}
+        return SendMessage(iso20.schema_for_message(name), {name: {"Header": header, **content}})
+    return SendMessage(protocol, {"V2G_Message": {"Header": {"SessionID": session_id},
+                                                  "Body": {name: dict(content)}}})
 
 
 def physical_value(value: float, unit: str) -> dict[str, Any]:
-    """A PhysicalValue whose Value fits a signed 16-bit integer, with as much precision as fits."""
+    """A DIN/ISO-2 PhysicalValue whose Value fits a signed 16-bit integer, as precise as fits."""
     for multiplier in range(-3, 4):
         scaled = round(value / 10 ** multiplier)
         if -32768 <= scaled <= 32767:
@@ -52,8 +84,17 @@ def from_physical(value: Mapping[str, Any]) -> float:
     return float(value["Value"]) * math.pow(10, int(value["Multiplier"]))
 
 
-def v2g_message(session_id: bytes, name: str, content: Mapping[str, Any]) -> dict[str, Any]:
-    return {"V2G_Message": {"Header": {"SessionID": session_id}, "Body": {name: dict(content)}}}
+def rational(value: float) -> dict[str, int]:
+    """An ISO-20 RationalNumber (Value a signed 16-bit integer), as precise as fits."""
+    for exponent in range(-3, 8):
+        scaled = round(value / 10 ** exponent)
+        if -32768 <= scaled <= 32767:
+            return {"Exponent": exponent, "Value": scaled}
+    raise ValueError(f"{value} does not fit a RationalNumber")
+
+
+def from_rational(value: Mapping[str, Any]) -> float:
+    return float(value["Value"]) * math.pow(10, int(value["Exponent"]))
 
 
 def as_list(value: Any) -> list:
@@ -67,14 +108,5 @@ def as_bool(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).lower() in ("true", "1")
 
 
-def dc_evse_status(protocol: str, isolation: str, status_code: str = "EVSE_Ready",
-                   notification: str = "None") -> dict[str, Any]:
-    if protocol == "din":
-        return {"EVSEIsolationStatus": isolation, "EVSEStatusCode": status_code,
-                "NotificationMaxDelay": 0, "EVSENotification": notification}
-    return {"NotificationMaxDelay": 0, "EVSENotification": notification,
-            "EVSEIsolationStatus": isolation, "EVSEStatusCode": status_code}
-
-
-def dc_ev_status(soc: float, ready: bool = True) -> dict[str, Any]:
-    return {"EVReady": ready, "EVErrorCode": "NO_ERROR", "EVRESSSOC": int(round(soc))}
+def says_ongoing(content: Mapping[str, Any], field_name: str = "EVSEProcessing") -> bool:
+    return str(content.get(field_name, "")).startswith("Ongoing")

@@ -27,6 +27,7 @@ PROTOCOL_IDS = {
     0x04: "HLE protocol",
 }
 RESULTS = {0x00: "success", 0x01: "failure"}
+CCO_CAPABILITIES = {level: f"level {level}" for level in range(4)}  # 2 bits, upper 6 reserved
 STATION_ROLES = {0x00: "STA", 0x01: "proxy coordinator", 0x02: "CCo"}
 DEVICE_IDS = {0x01: "INT6000", 0x02: "INT6300", 0x03: "INT6400", 0x04: "AR7400", 0x05: "AR6405", 0x20: "QCA7420"}
 
@@ -222,7 +223,7 @@ class CmSetKeyReq(Mme):
         UInt("pid", enum=PROTOCOL_IDS, default=0x04),
         UInt("prn", 2),
         UInt("pmn"),
-        UInt("cco_capability"),
+        UInt("cco_capability", enum=CCO_CAPABILITIES),
         Bytes("nid", NID),
         UInt("new_eks", default=0x01),
         Bytes("new_key", KEY),
@@ -239,7 +240,7 @@ class CmSetKeyCnf(Mme):
         UInt("pid", enum=PROTOCOL_IDS, default=0x04),
         UInt("prn", 2),
         UInt("pmn"),
-        UInt("cco_capability"),
+        UInt("cco_capability", enum=CCO_CAPABILITIES),
     )
     summary = ("result",)
 

@@ -16,6 +16,8 @@ from .notation import MacAddress
 MAX_ELEMENTS = 6
 
 macs = st.binary(min_size=6, max_size=6).map(MacAddress)
+# A frame's source address is an individual one (group bit clear), as IEEE 802.3 requires.
+unicast_macs = macs.map(lambda mac: MacAddress(bytes([mac[0] & 0xFE]) + mac[1:]))
 
 
 def _item_strategy(item: Item, enums_only: bool) -> st.SearchStrategy:
@@ -68,7 +70,7 @@ def messages(cls: type[Mme], enums_only: bool = False, mmv: int | None = None) -
     def draw_message(draw) -> Mme:
         version = draw(mmvs)
         fragment = st.integers(0, 255) if version else st.just(0)
-        return cls(dst=draw(macs), src=draw(macs), mmv=version, fmi=draw(fragment), fmsn=draw(fragment),
+        return cls(dst=draw(macs), src=draw(unicast_macs), mmv=version, fmi=draw(fragment), fmsn=draw(fragment),
                    **draw(_layout_values(cls.layout, enums_only)))
 
     return draw_message()
