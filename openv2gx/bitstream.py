@@ -49,6 +49,33 @@ class BitReader:
         return self.limit - self.pos
 
 
+class SmallBitReader(BitReader):
+    """For short streams (V2G messages are mostly under 100 bytes): the whole stream as one
+    integer, so a read is a shift and a mask instead of a slice and a conversion. A shift costs
+    time in proportion to the stream, hence only below SMALL_STREAM bytes."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, data: bytes, pos: int = 0):
+        super().__init__(data, pos)
+        self.value = int.from_bytes(data, "big")
+
+    def bits(self, n: int) -> int:
+        end = self.pos + n
+        if end > self.limit:
+            raise DecodeError("stream ends early", self.pos, f"{n} more bits")
+        self.pos = end
+        return (self.value >> (self.limit - end)) & ((1 << n) - 1)
+
+
+#: streams up to this many bytes are read with SmallBitReader
+SMALL_STREAM = 512
+
+
+def bit_reader(data: bytes) -> BitReader:
+    return SmallBitReader(data) if len(data) <= SMALL_STREAM else BitReader(data)
+
+
 class BitWriter:
     """Accumulates bits in a small integer and moves whole bytes out, so long streams stay linear."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .bitstream import BitReader
+from .bitstream import BitReader, bit_reader
 from .errors import DecodeError
 from .message import Message, message_name
 from .tables import AT, CH, EE, ISO20_SCHEMAS, SE, Grammar, Tables, load
@@ -38,7 +38,7 @@ class Decoder:
     __slots__ = ("reader", "depth")
 
     def __init__(self, data: bytes):
-        self.reader = BitReader(data)
+        self.reader = bit_reader(data)
         self.depth = 0
 
     def element(self, grammar: Grammar):
@@ -73,6 +73,9 @@ class Decoder:
             if code >= state.count:
                 self.second_level_end(state, start)
                 self.depth -= 1
+                if grammar.simple_content and "#text" not in content and state.characters is not None:
+                    # an empty value ended early reads like an empty CH, as from_xml gives it
+                    content["#text"] = state.characters.arg.empty
                 return content
             kind, name, arg, nxt = state.fast[code]
             if kind == SE:
@@ -104,10 +107,14 @@ class Decoder:
             state = states[nxt]
 
     def second_level_end(self, state, start):
-        """Past the first level only EE is accepted: EXI's way of writing an empty element."""
+        """Past the first level only EE is accepted, and only where EXI writes an element with
+        no character content that way; the encoder writes exactly the same, so whatever decodes
+        encodes again."""
         if self.reader.bits(state.second_width) != state.second_end or state.second_end is None:
             raise DecodeError("second-level event (schema deviation) is not supported", start,
                               state.expected())
+        if state.characters is None:
+            raise DecodeError("element ends before its required content", start, state.expected())
 
 
 def _finish(decoder: Decoder, message: Message) -> Message:

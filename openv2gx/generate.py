@@ -621,7 +621,7 @@ def generate(name: str, schemas_dir: Path) -> dict:
         fragment_attributes.append([builder.qname(qn), datatype])
 
     standard = ["", XML_NS, XSI_NS, XSD_NS]
-    uris = standard + sorted({uri for uri, _ in builder.qnames} | set(builder.namespaces) - set(standard))
+    uris = standard + sorted(({uri for uri, _ in builder.qnames} | set(builder.namespaces)) - set(standard))
     return {
         "format": FORMAT_VERSION,
         "grammar": name,

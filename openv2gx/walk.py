@@ -193,8 +193,9 @@ def walk_element(grammar: Grammar, content, sink: Sink, path: str, depth: int = 
         state = states[production.next]
     if state.end is not None:
         event(state.width, state.end.code)
-    elif state.characters is not None and state.count == 1:
-        # no character content at all: EXI ends such an element with the second-level EE
+    elif state.characters is not None and state.characters.arg.check(state.characters.arg.empty) is None:
+        # no character content at all (optional attributes may be left out before it): EXI ends
+        # such an element with the second-level EE, as EXIficient writes <SignatureValue/>
         event(state.width, state.count)
         event(state.second_width, state.second_end)
     else:

@@ -15,7 +15,7 @@ from ccssniff.decode.events import EV_TO_EVSE, SEQUENCE, V2G, ERROR
 from ccssniff.decode.pipeline import Pipeline
 from ccssniff.emulate.lab import LabConfig, run_lab
 
-LAB_CASES = [("din", "dc"), ("iso2", "dc")]
+LAB_CASES = [("din", "dc"), ("iso2", "dc"), ("iso2", "ac"), ("iso20", "dc"), ("iso20", "ac")]
 
 
 def record(tmp_path, protocol, mode, charge_time=5.0):
@@ -40,7 +40,8 @@ def test_lab_session_completes_and_decodes_to_what_was_sent(tmp_path, protocol, 
     assert result.ok, result.reason
     names = [m.name for m in result.messages]
     assert names[0] == "supportedAppProtocolReq" and names[-1] == "SessionStopRes"
-    assert "CurrentDemandReq" in names or "ChargingStatusReq" in names
+    loop = {"CurrentDemandReq", "ChargingStatusReq", "DC_ChargeLoopReq", "AC_ChargeLoopReq"}
+    assert len([n for n in names if n in loop]) > 5
     events = decoded_events(path)
     assert [e for e in events if e.kind in (ERROR, SEQUENCE)] == []
     v2g = [e for e in events if e.kind == V2G]
@@ -91,6 +92,13 @@ def test_emulate_lab_command_writes_a_capture(tmp_path):
     assert run.exit_code == 0, run.output
     assert "session completed" in run.output
     assert sum(1 for _ in read_packets(out)) > 50
+
+
+def test_emulate_lab_refuses_din_ac(tmp_path):
+    run = CliRunner().invoke(cli, ["emulate", "lab", "-w", str(tmp_path / "x.pcapng"), "--protocol", "din",
+                                   "--mode", "ac"])
+    assert run.exit_code == 2
+    assert "AC" in run.output
 
 
 def test_emulate_lab_rejects_a_bad_config_file(tmp_path):

@@ -242,6 +242,10 @@ def test_build_rejects_values_that_do_not_fit():
         CmSlacMatchReq(run_id=b"short").to_bytes()
     with pytest.raises(MmeError, match="'num_sounds'"):
         CmSlacParamCnf(num_sounds=256).to_bytes()
+    with pytest.raises(MmeError, match=r"'aag\[1\]': 256"):
+        CmAttenProfileInd(aag=[1, 256]).to_bytes()
+    with pytest.raises(MmeError, match=r"'amplitudes'"):
+        CmAmpMapReq(amplitudes=[16]).to_bytes()
     with pytest.raises(MmeError, match="src"):
         CmSlacMatchReq(dst=PEV).build_frame()
     with pytest.raises(MmeError, match=r"networks\[0\]"):

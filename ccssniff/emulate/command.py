@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
-from ccssniff.capture.pcapng import PcapngWriter
-from ccssniff.emulate.lab import LabConfig, run_lab
-from ccssniff.emulate.physics import SimulationParams, load_params, override
 from ccssniff.ui.errors import UsageFailure
+
+# The stacks load on demand, so that `ccssniff decode` does not pay for them.
 
 PROTOCOLS = ("din", "iso2", "iso20")
 MODES = ("dc", "ac")
@@ -35,7 +34,9 @@ def simulation_options(function):
 
 
 def simulation_params(config_file, start_soc, target_soc, capacity_kwh, evse_max_current,
-                      evse_max_voltage, evse_max_power) -> SimulationParams:
+                      evse_max_voltage, evse_max_power):
+    from ccssniff.emulate.physics import SimulationParams, load_params, override
+
     try:
         params = load_params(config_file) if config_file else SimulationParams()
         battery = override(params.battery, start_soc=start_soc, target_soc=target_soc,
@@ -66,7 +67,7 @@ def emulate() -> None:
 @click.option("--charge-time", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Seconds of charge loop before the EV stops (0: until the target SOC).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulated randomness.")
-@click.option("--start-time", type=float, default=LabConfig.start_time, show_default=True,
+@click.option("--start-time", type=float, default=1_767_225_600.0, show_default=True,
               help="Simulated clock at the start, Unix seconds.")
 @simulation_options
 def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> None:
@@ -75,6 +76,9 @@ def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> 
     No root and no network needed: the frames (HomePlug SLAC, IPv6 neighbour discovery, SDP,
     TCP, V2GTP with EXI) get timestamps from a simulated clock.
     """
+    from ccssniff.capture.pcapng import PcapngWriter
+    from ccssniff.emulate.lab import LabConfig, run_lab
+
     config = LabConfig(protocol=protocol, mode=mode, params=simulation_params(**simulation),
                        charge_time=charge_time or None, seed=seed, start_time=start_time)
     started = time.perf_counter()
@@ -83,6 +87,9 @@ def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> 
             result = run_lab(config, lambda frame, at, comment: writer.write(frame, timestamp=at, comment=comment))
     except OSError as exc:
         raise UsageFailure(f"cannot write {output}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a protocol that cannot do the mode, parameters that do not fit
+        output.unlink(missing_ok=True)
+        raise UsageFailure(str(exc)) from None
     elapsed = time.perf_counter() - started
     counts = Counter(m.name for m in result.messages)
     status = "completed" if result.ok else "FAILED"

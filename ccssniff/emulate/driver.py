@@ -8,6 +8,7 @@ this module only moves bytes, keeps their deadlines, steps the physics and repor
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import random
@@ -210,6 +211,17 @@ async def read_pdu(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return payload_type, await reader.readexactly(length)
 
 
+def find_value(content, name: str) -> float | None:
+    """A PhysicalValue / RationalNumber child of a message body, as a float."""
+    from ccssniff.standards.physical import physical_value
+    if not isinstance(content, dict) or not isinstance(content.get(name), dict):
+        return None
+    try:
+        return physical_value(content[name])[0]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def schema_for(payload_type: int, protocol: str | None) -> str:
     if payload_type in SCHEMA_BY_PAYLOAD_TYPE:
         return SCHEMA_BY_PAYLOAD_TYPE[payload_type]
@@ -230,10 +242,16 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
         except (asyncio.IncompleteReadError, ConnectionError):
             inbox.put_nowait(None)
 
+    reported = {"current": 0.0}
+
     async def physics():
         while True:
             await asyncio.sleep(PHYSICS_PERIOD)
-            circuit.step(PHYSICS_PERIOD)
+            if is_pev:
+                # the car's own battery takes the current the remote charger says it delivers
+                circuit.battery.step(PHYSICS_PERIOD, reported["current"] if charge_started else 0.0)
+            else:
+                circuit.step(PHYSICS_PERIOD)
             progress.voltage = circuit.stage.present_voltage
             progress.current = circuit.stage.present_current
             progress.soc = circuit.battery.soc
@@ -269,6 +287,9 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
         except openv2gx.DecodeError as exc:
             return [SessionEnded(False, f"undecodable message from the peer: {exc}")]
         note(message)
+        present = find_value(message.body, "EVSEPresentCurrent")
+        if present is not None:
+            reported["current"] = present
         return machine.on_message(message, now)
 
     tasks = [asyncio.create_task(receive()), asyncio.create_task(physics())]
@@ -308,6 +329,22 @@ def interrupt(loop, stop: Callable[[], None]) -> None:
         pass
 
 
+async def listen_v2g(accept, host: str, port: int, rng: random.Random) -> asyncio.AbstractServer:
+    """The SECC's TCP server; port 0 picks a free one from the dynamic range 49152-65535 that SDP
+    may announce ([V2G2-642]): the kernel's own ephemeral range starts lower, and EVs (iso15118's
+    EVCC among them) drop an SDP response outside it."""
+    if port:
+        return await asyncio.start_server(accept, host=host, port=port)
+    for _ in range(50):
+        try:
+            return await asyncio.start_server(accept, host=host,
+                                              port=rng.randint(sdp_std.TCP_PORT_MIN, sdp_std.TCP_PORT_MAX))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+    raise DriverError("no free TCP port in 49152-65535")
+
+
 async def run_evse(config: EmulatorConfig, progress: Progress) -> SessionEnded:
     rng = random.Random(config.seed)
     if config.slac:
@@ -320,7 +357,7 @@ async def run_evse(config: EmulatorConfig, progress: Progress) -> SessionEnded:
     async def accept(reader, writer):
         sessions.put_nowait((reader, writer))
 
-    server = await asyncio.start_server(accept, host=f"{address}%{config.interface}", port=config.port)
+    server = await listen_v2g(accept, f"{address}%{config.interface}", config.port, rng)
     port = server.sockets[0].getsockname()[1]
     sdp = SdpServer(ipaddress.IPv6Address(address), port)
     udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -346,7 +383,8 @@ async def run_evse(config: EmulatorConfig, progress: Progress) -> SessionEnded:
     finally:
         loop.remove_reader(udp.fileno())
         udp.close()
-    machine = V2gEvse(circuit, protocols=config.protocols, new_session_id=lambda: rng.randbytes(8))
+    machine = V2gEvse(circuit, protocols=config.protocols, mode=config.mode,
+                      new_session_id=lambda: rng.randbytes(8))
     try:
         return await converse(machine, reader, writer, circuit, progress, False, config)
     finally:
@@ -395,7 +433,7 @@ async def run_pev(config: EmulatorConfig, progress: Progress) -> SessionEnded:
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection(f"{address}%{config.interface}", port), timeout=config.timeout)
     circuit = DcCircuit(config.params)
-    machine = V2gPev(circuit, protocols=config.protocols)
+    machine = V2gPev(circuit, protocols=config.protocols, mode=config.mode, rng=rng)
     return await converse(machine, reader, writer, circuit, progress, True, config)
 
 

@@ -78,8 +78,8 @@ class Lab:
         self.evse = wire.Host(config.evse_mac)
         self.circuit = DcCircuit(config.params)
         protocols = (config.protocol,)
-        self.pev = V2gPev(self.circuit, protocols=protocols)
-        self.evse_stack = V2gEvse(self.circuit, protocols=protocols,
+        self.pev = V2gPev(self.circuit, protocols=protocols, mode=config.mode, rng=self.random)
+        self.evse_stack = V2gEvse(self.circuit, protocols=protocols, mode=config.mode,
                                   new_session_id=lambda: self.random.randbytes(8))
         self.charge_started: float | None = None
 

@@ -25,12 +25,24 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-from dataclasses import dataclass, field
-from typing import Mapping, Union
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ccssniff.homeplug import (
-    BROADCAST, CmAttenProfileInd, CmSetKeyCnf, CmSetKeyReq, MacAddress, Mme, MmeError,
-    NetworkInfo, StationInfo, VsNwInfoCnf, VsNwInfoReq, VsSwVerCnf, VsSwVerReq, nid_from_nmk,
+    BROADCAST,
+    CmAttenProfileInd,
+    CmSetKeyCnf,
+    CmSetKeyReq,
+    MacAddress,
+    Mme,
+    MmeError,
+    NetworkInfo,
+    StationInfo,
+    VsNwInfoCnf,
+    VsNwInfoReq,
+    VsSwVerCnf,
+    VsSwVerReq,
+    nid_from_nmk,
     parse_frame,
 )
 from ccssniff.homeplug.mme import ETHERTYPE_HOMEPLUG_AV
@@ -115,7 +127,7 @@ class Modem:
     def nid(self) -> bytes | None:
         return nid_from_nmk(self.nmk) if self.nmk is not None else None
 
-    def from_host(self, frame: bytes) -> list[Union[ToHost, ToWire]]:
+    def from_host(self, frame: bytes) -> list[ToHost | ToWire]:
         if len(frame) < 14:
             return []
         self.host_mac = self.host_mac or MacAddress(frame[6:12])
@@ -240,7 +252,7 @@ class Powerline:
             modem.peers = [Peer(m.mac, m.host_mac or BROADCAST, m.joined_order) for m in others]
 
 
-async def run_modem_bridge(powerline: Powerline, ports: Mapping[str, Union[str, socket.socket]],
+async def run_modem_bridge(powerline: Powerline, ports: Mapping[str, str | socket.socket],
                            stop: asyncio.Event) -> None:
     """Attach ``powerline`` to real interfaces until ``stop`` is set.
 

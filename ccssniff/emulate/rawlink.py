@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4  # pkttype of the frames this host sent itself
@@ -66,7 +67,7 @@ async def run_machine(machine: Any, sock: socket.socket, *, start: bool = True,
             timeout = None if deadline is None else max(deadline - clock(), 0.0)
             try:
                 await asyncio.wait_for(arrived.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             arrived.clear()
             for frame in receive_frames(sock):

@@ -38,13 +38,27 @@ TT_matching_repetition, and the EVSE waits for a new CM_SLAC_PARAM.REQ. When no 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from typing import Union
+from dataclasses import dataclass
+from typing import ClassVar
 
 from ccssniff.homeplug import (
-    BROADCAST, CmAttenCharInd, CmAttenCharRsp, CmAttenProfileInd, CmMnbcSoundInd, CmSetKeyCnf,
-    CmSetKeyReq, CmSlacMatchCnf, CmSlacMatchReq, CmSlacParamCnf, CmSlacParamReq,
-    CmStartAttenCharInd, MacAddress, Mme, MmeError, nid_from_nmk, parse_frame,
+    BROADCAST,
+    CmAttenCharInd,
+    CmAttenCharRsp,
+    CmAttenProfileInd,
+    CmMnbcSoundInd,
+    CmSetKeyCnf,
+    CmSetKeyReq,
+    CmSlacMatchCnf,
+    CmSlacMatchReq,
+    CmSlacParamCnf,
+    CmSlacParamReq,
+    CmStartAttenCharInd,
+    MacAddress,
+    Mme,
+    MmeError,
+    nid_from_nmk,
+    parse_frame,
 )
 from ccssniff.standards import slac as std
 
@@ -104,7 +118,7 @@ class SlacFailed:
     detail: str
 
 
-Output = Union[SendFrame, SlacMatched, SlacAttemptFailed, SlacFailed]
+Output = SendFrame | SlacMatched | SlacAttemptFailed | SlacFailed
 
 
 def attenuation_groups(mean_db: float, rng: random.Random, groups: int = std.NUM_GROUPS) -> list[int]:
@@ -135,10 +149,11 @@ def _parse(frame: bytes) -> Mme | None:
 class _Machine:
     """What both sides share: addressing, the deadline, the modem's CM_SET_KEY exchange."""
 
-    def __init__(self, mac: bytes, rng: random.Random | None, modem_mac: bytes) -> None:
+    def __init__(self, mac: bytes, rng: random.Random | None, modem_mac: bytes | None) -> None:
         self.mac = MacAddress(mac)
         self.rng = rng if rng is not None else random.SystemRandom()
-        self.modem_mac = MacAddress(modem_mac)
+        # None: no local modem (plain Ethernet, e.g. a veth pair): the match ends without CM_SET_KEY
+        self.modem_mac = MacAddress(modem_mac) if modem_mac is not None else None
         self.state = IDLE
         self._deadline: float | None = None
         self._set_key_requests = 0
@@ -199,7 +214,7 @@ class SlacPev:
     WAIT_MATCH_CNF = "wait_match_cnf"
     PAUSE = "pause"  # TT_matching_rate before a new attempt
 
-    def __init__(self, mac: bytes, *, rng: random.Random | None = None, modem_mac: bytes = LOCAL_MODEM,
+    def __init__(self, mac: bytes, *, rng: random.Random | None = None, modem_mac: bytes | None = LOCAL_MODEM,
                  pev_id: bytes = bytes(17), num_sounds: int = std.C_EV_MATCH_MNBC,
                  batch_interval: float = std.TP_EV_BATCH_MSG_INTERVAL,
                  sequence_retries: int = std.C_SEQU_RETRY) -> None:
@@ -339,9 +354,11 @@ class SlacPev:
         if self.chosen is None or message.run_id != self.run_id or message.src != self.chosen.mac:
             return []
         self.nid, self.nmk = bytes(message.nid), bytes(message.nmk)
+        if self._core.modem_mac is None:
+            return self._on_set_key_cnf(None, now)
         return self._core._request_set_key(self.nid, self.nmk, now)
 
-    def _on_set_key_cnf(self, message: CmSetKeyCnf, now: float) -> list[Output]:
+    def _on_set_key_cnf(self, message: CmSetKeyCnf | None, now: float) -> list[Output]:
         assert self.chosen is not None
         self._core.state = MATCHED
         self._core._deadline = None
@@ -380,7 +397,7 @@ class SlacPev:
         self._core._deadline = restart_at
         return outputs
 
-    _handlers = {
+    _handlers: ClassVar[dict] = {
         (WAIT_PARAM_CNF, CmSlacParamCnf): _on_param_cnf,
         (SOUNDING, CmSlacParamCnf): _on_param_cnf,
         (SOUNDING, CmAttenCharInd): _on_atten_char,
@@ -389,7 +406,7 @@ class SlacPev:
         (WAIT_MATCH_CNF, CmSlacMatchCnf): _on_match_cnf,
         (WAIT_SET_KEY_CNF, CmSetKeyCnf): _on_set_key_cnf,
     }
-    _timeouts = {
+    _timeouts: ClassVar[dict] = {
         WAIT_PARAM_CNF: _on_param_timeout,
         SOUNDING: _on_sounding_timer,
         WAIT_MATCH_CNF: _on_match_timeout,
@@ -407,7 +424,7 @@ class SlacEvse:
     WAIT_ATTEN_RSP = "wait_atten_char_rsp"
     WAIT_MATCH_REQ = "wait_match_req"
 
-    def __init__(self, mac: bytes, *, rng: random.Random | None = None, modem_mac: bytes = LOCAL_MODEM,
+    def __init__(self, mac: bytes, *, rng: random.Random | None = None, modem_mac: bytes | None = LOCAL_MODEM,
                  evse_id: bytes = bytes(17), cable_attenuation_db: float = 20.0,
                  init_timeout: float = std.TT_EVSE_SLAC_INIT,
                  sequence_retries: int = std.C_SEQU_RETRY) -> None:
@@ -469,13 +486,14 @@ class SlacEvse:
         if message.application_type != std.APPLICATION_TYPE_PEV_EVSE or \
                 message.security_type != std.SECURITY_TYPE_NONE:
             return []
+        if self.state in (IDLE, FAILED, MATCHED, WAIT_SET_KEY_CNF):
+            return []
         repeated = message.run_id == self.run_id and message.src == self.pev_mac
-        if self.state in (IDLE, FAILED, MATCHED):
-            return []
-        if not repeated and self.state != self.WAIT_PARAM_REQ:
-            return []  # another EV, or a new RunID while we are busy: one session at a time
         if repeated and self.state not in (self.WAIT_PARAM_REQ, self.WAIT_START_ATTEN):
-            return []
+            return []  # a late copy of the request we are already serving
+        if self.state != self.WAIT_PARAM_REQ and message.src != self.pev_mac:
+            return []  # another EV while we serve this one: one session at a time
+        # our EV restarting its sequence with a new RunID abandons the attempt under way
         self.pev_mac, self.run_id = message.src, message.run_id
         self._core.state = self.WAIT_START_ATTEN
         self._core._deadline = now + std.TT_MATCH_SEQUENCE
@@ -568,9 +586,11 @@ class SlacEvse:
             dst=self.pev_mac, src=self.mac, application_type=0, security_type=0,
             pev_id=message.pev_id, pev_mac=self.pev_mac, evse_id=self.evse_id, evse_mac=self.mac,
             run_id=self.run_id, nid=self.nid, nmk=self.nmk))
+        if self._core.modem_mac is None:
+            return [self._match_cnf] + self._on_set_key_cnf(None, now)
         return [self._match_cnf] + self._core._request_set_key(self.nid, self.nmk, now)
 
-    def _on_set_key_cnf(self, message: CmSetKeyCnf, now: float) -> list[Output]:
+    def _on_set_key_cnf(self, message: CmSetKeyCnf | None, now: float) -> list[Output]:
         self._core.state = MATCHED
         self._core._deadline = None
         return [SlacMatched(self.nid, self.nmk, self.pev_mac, self.run_id)]
@@ -606,7 +626,7 @@ class SlacEvse:
         self._wait_for_ev(now)  # the EV restarts with a new CM_SLAC_PARAM.REQ
         return [SlacAttemptFailed(code, detail)]
 
-    _handlers = {
+    _handlers: ClassVar[dict] = {
         (WAIT_START_ATTEN, CmStartAttenCharInd): _on_start_atten,
         (WAIT_START_ATTEN, CmMnbcSoundInd): _on_early_sound,
         (SOUNDING, CmMnbcSoundInd): _on_sound,
@@ -619,7 +639,7 @@ class SlacEvse:
         (MATCHED, CmSlacMatchReq): _on_match_req,
         (WAIT_SET_KEY_CNF, CmSetKeyCnf): _on_set_key_cnf,
     }
-    _timeouts = {
+    _timeouts: ClassVar[dict] = {
         WAIT_PARAM_REQ: _on_init_timeout,
         WAIT_START_ATTEN: _on_start_atten_timeout,
         SOUNDING: _on_sounding_over,

@@ -1,46 +1,57 @@
-"""The EVSE's V2G application layer, sans-IO (DIN 70121 and ISO 15118-2, DC).
+"""The EVSE's V2G application layer, sans-IO (DIN 70121 DC, ISO 15118-2 and -20 DC and AC).
 
 Decoded request mappings and times go in; response mappings (with the schema to encode them
 with) and events come out. The sequence is checked by the shared SequenceTracker on the same
-table the PEV and the decoder read; the values come from the simulated power stage.
+table the PEV and the decoder read; the values come from the simulated power stage, whose
+contents per standard live in v2g_din_iso2 and v2g_iso20.
+
+The driver steps the DC circuit (``DcCircuit.step``) as time passes; AC energy goes through
+the car's on-board charger, which this machine accounts for itself with ``PowerStage.step_ac``
+over the time between the messages it sees.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Union
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ccssniff.emulate.physics import DcCircuit
-from ccssniff.emulate.v2g_messages import (DIALECTS, SESSION_ID_NONE, as_bool, as_list,
-                                           dc_evse_status, from_physical, physical_value,
-                                           v2g_message)
-from ccssniff.standards import SequenceTracker, message_parts, session_id_of, table_for_protocol
+from ccssniff.emulate.v2g_din_iso2 import DinIso2Evse
+from ccssniff.emulate.v2g_iso20 import Iso20Evse
+from ccssniff.emulate.v2g_messages import (
+    SESSION_ID_NONE,
+    Output,
+    SendMessage,
+    SessionEnded,
+    as_list,
+    check_options,
+    handshake_namespace,
+    protocol_version,
+    wrap,
+)
+from ccssniff.standards import (
+    SequenceTracker,
+    message_parts,
+    session_id_of,
+    table_for_protocol,
+)
 from ccssniff.standards.apphandshake import PROTOCOL_BY_NAMESPACE
 
+__all__ = ["Output", "SendMessage", "SessionEnded", "V2gEvse"]
 
-@dataclass(frozen=True)
-class SendMessage:
-    schema: str  # openv2gx schema that encodes it
-    message: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SessionEnded:
-    ok: bool
-    reason: str
-
-
-Output = Union[SendMessage, SessionEnded]
+AC_PHYSICS_STEP = 0.05  # s
 
 
 class V2gEvse:
     """One TCP connection's worth of SECC: handshake, then the protocol it picked."""
 
-    def __init__(self, circuit: DcCircuit, protocols: tuple[str, ...] = ("iso2", "din"),
-                 evse_id: str = "DE*CCS*E0001", new_session_id: Callable[[], bytes] | None = None,
+    def __init__(self, circuit: DcCircuit, protocols: tuple[str, ...] = ("iso20", "iso2", "din"),
+                 mode: str = "dc", evse_id: str = "DE*CCS*E0001",
+                 new_session_id: Callable[[], bytes] | None = None,
                  payment: str = "ExternalPayment") -> None:
         self.circuit = circuit
-        self.protocols = protocols  # the ones this EVSE speaks
+        self.protocols = check_options(protocols, mode)  # the ones this EVSE speaks
+        self.mode = mode
         self.evse_id = evse_id
         self.payment = payment
         self._new_session_id = new_session_id or (lambda: bytes.fromhex("0102030405060708"))
@@ -48,8 +59,9 @@ class V2gEvse:
         self.session_id: bytes | None = None
         self.tracker: SequenceTracker | None = None
         self.ended: SessionEnded | None = None
-        self._last_time: float | None = None
-        self._handshake = SequenceTracker(table_for_protocol(protocols[0]))  # until one is chosen
+        self._contents: DinIso2Evse | Iso20Evse | None = None
+        self._handshake = SequenceTracker(table_for_protocol(self.protocols[0]))  # until one is chosen
+        self._ac_time: float | None = None
 
     # --- time ---
 
@@ -58,9 +70,9 @@ class V2gEvse:
         return None if self.ended or deadline is None else deadline.at
 
     def on_timer(self, now: float) -> list[Output]:
-        self._advance(now)
         if self.ended:
             return []
+        self._advance_ac(now)
         violation = (self.tracker or self._handshake).on_timer(now)
         if violation is None:
             return []
@@ -69,17 +81,16 @@ class V2gEvse:
     # --- messages ---
 
     def on_message(self, decoded: Mapping[str, Any], now: float) -> list[Output]:
-        self._advance(now)
         if self.ended:
             return []
+        self._advance_ac(now)
         name, content = message_parts(decoded)
         if name == "supportedAppProtocolReq":
             return self._handshake_response(content, now)
-        if self.tracker is None:
+        if self.tracker is None or self._contents is None:
             return self._end(False, f"{name} before the application handshake")
-        dialect = DIALECTS[self.protocol]
+        base = name.removesuffix("Req")
         violation = self.tracker.on_request(name, content, now)
-        base = name[:-3]
         if name != "SessionSetupReq" and session_id_of(decoded) != self.session_id:
             code = "FAILED_UnknownSession"
         elif violation is not None:
@@ -92,29 +103,33 @@ class V2gEvse:
                 code = "OK_NewSessionEstablished"
                 self.session_id = self._new_session_id()
         else:
-            code = "OK"
-        if code.startswith("FAILED"):
-            response = {"ResponseCode": code}
-        else:
-            response = {"ResponseCode": code, **self._respond(base, content, dialect)}
+            code = self._contents.serve(base, content, now) or "OK"
+        try:
+            fields = self._contents.report(base, content, now)
+        except LookupError:  # a request of the standard that this EVSE cannot answer at all
+            self.tracker.fail(f"{name} is not emulated")
+            return self._end(False, f"{name} is not emulated")
+        response = {"ResponseCode": code, **fields}
         self.tracker.on_response(base + "Res", response, now)
-        outputs: list[Output] = [SendMessage(self.protocol,
-                                             v2g_message(self.session_id or SESSION_ID_NONE,
-                                                         base + "Res", response))]
+        outputs: list[Output] = [wrap(self.protocol, self.session_id or SESSION_ID_NONE,
+                                      base + "Res", response, now)]
         if self.tracker.finished:
             ok = self.tracker.state == "Ended"
             outputs += self._end(ok, "SessionStop" if ok else (self.tracker.reason or code))
         return outputs
 
     def _handshake_response(self, content: Mapping[str, Any], now: float) -> list[Output]:
+        if self.tracker is not None:  # a second handshake on one connection
+            return self._end(False, "supportedAppProtocolReq after the handshake")
         self._handshake.on_request("supportedAppProtocolReq", content, now)
         offers = sorted(as_list(content.get("AppProtocol")), key=lambda p: int(p["Priority"]))
         for offer in offers:
-            protocol = PROTOCOL_BY_NAMESPACE.get(offer["ProtocolNamespace"], (None,))[0]
-            if protocol in self.protocols and protocol in DIALECTS \
-                    and int(offer["VersionNumberMajor"]) == DIALECTS[protocol].version[0]:
-                self.protocol = protocol
-                self.tracker = SequenceTracker(table_for_protocol(protocol))
+            namespace = offer["ProtocolNamespace"]
+            protocol = PROTOCOL_BY_NAMESPACE.get(namespace, (None,))[0]
+            if protocol in self.protocols \
+                    and namespace == handshake_namespace(protocol, self.mode) \
+                    and int(offer["VersionNumberMajor"]) == protocol_version(protocol)[0]:
+                self._choose(protocol)
                 self.tracker.on_request("supportedAppProtocolReq", content, now)
                 response = {"ResponseCode": "OK_SuccessfulNegotiation",
                             "SchemaID": int(offer["SchemaID"])}
@@ -124,95 +139,27 @@ class V2gEvse:
         return [SendMessage("appHandshake", {"supportedAppProtocolRes": response}),
                 *self._end(False, "no common protocol in the handshake")]
 
-    def _respond(self, base: str, content: Mapping[str, Any], dialect) -> dict[str, Any]:
-        stage, params = self.circuit.stage, self.circuit.stage.params
-        protocol = dialect.protocol
-        status = lambda: dc_evse_status(protocol, "Valid" if stage.isolation_valid else "Invalid")  # noqa: E731
-        if base == "SessionSetup":
-            evse_id = bytes.fromhex("49A89A6360") if dialect.evse_id_is_binary else self.evse_id
-            return {"EVSEID": evse_id}
-        if base == "ServiceDiscovery":
-            if protocol == "din":
-                service = {"ServiceTag": {"ServiceID": 1, "ServiceCategory": "EVCharging"},
-                           "FreeService": False, "EnergyTransferType": "DC_extended"}
-            else:
-                service = {"ServiceID": 1, "ServiceCategory": "EVCharging", "FreeService": False,
-                           "SupportedEnergyTransferMode": {"EnergyTransferMode": ["DC_extended"]}}
-            return {dialect.payment_options_field: {"PaymentOption": [self.payment]},
-                    "ChargeService": service}
-        if base == dialect.payment_selection:
-            return {}
-        if base in (dialect.authorization, "ChargeParameterDiscovery"):
-            extra: dict[str, Any] = {"EVSEProcessing": "Finished"}
-            if base == "ChargeParameterDiscovery":
-                entry = {"RelativeTimeInterval": {"start": 0, "duration": 86400},
-                         # DIN's PMax is a bare short; ISO-2's a PhysicalValue
-                         "PMax": min(int(params.max_power), 32767) if protocol == "din"
-                         else physical_value(params.max_power, "W")}
-                schedule = {"PMaxScheduleID": 0} if protocol == "din" else {}
-                schedule["PMaxScheduleEntry"] = [entry]
-                extra["SAScheduleList"] = {"SAScheduleTuple": [
-                    {"SAScheduleTupleID": 1, "PMaxSchedule": schedule}]}
-                extra["DC_EVSEChargeParameter"] = {
-                    "DC_EVSEStatus": status(),
-                    "EVSEMaximumCurrentLimit": physical_value(params.max_current, "A"),
-                    "EVSEMaximumPowerLimit": physical_value(params.max_power, "W"),
-                    "EVSEMaximumVoltageLimit": physical_value(params.max_voltage, "V"),
-                    "EVSEMinimumCurrentLimit": physical_value(params.min_current, "A"),
-                    "EVSEMinimumVoltageLimit": physical_value(params.min_voltage, "V"),
-                    "EVSEPeakCurrentRipple": physical_value(params.peak_current_ripple, "A"),
-                }
-            return extra
-        if base == "CableCheck":
-            if stage.mode != stage.CABLE_CHECK:
-                stage.start_cable_check(params.max_voltage)
-            done = stage.isolation_valid
-            return {"DC_EVSEStatus": status(), "EVSEProcessing": "Finished" if done else "Ongoing"}
-        if base == "PreCharge":
-            stage.start_precharge(from_physical(content["EVTargetVoltage"]),
-                                  from_physical(content["EVTargetCurrent"]))
-            return {"DC_EVSEStatus": status(),
-                    "EVSEPresentVoltage": physical_value(stage.present_voltage, "V")}
-        if base == "PowerDelivery":
-            starting = as_bool(content.get("ReadyToChargeState")) if protocol == "din" \
-                else content.get("ChargeProgress") == "Start"
-            if starting:
-                stage.start_charging()
-                self.circuit.contactors_closed = True
-            else:
-                stage.stop()
-                self.circuit.contactors_closed = False
-            return {"DC_EVSEStatus": status()}
-        if base == "CurrentDemand":
-            stage.set_targets(from_physical(content["EVTargetVoltage"]),
-                              from_physical(content["EVTargetCurrent"]))
-            response = {
-                "DC_EVSEStatus": status(),
-                "EVSEPresentVoltage": physical_value(stage.present_voltage, "V"),
-                "EVSEPresentCurrent": physical_value(stage.present_current, "A"),
-                "EVSECurrentLimitAchieved": stage.current_limit_achieved,
-                "EVSEVoltageLimitAchieved": stage.voltage_limit_achieved,
-                "EVSEPowerLimitAchieved": stage.power_limit_achieved,
-                "EVSEMaximumVoltageLimit": physical_value(params.max_voltage, "V"),
-                "EVSEMaximumCurrentLimit": physical_value(params.max_current, "A"),
-                "EVSEMaximumPowerLimit": physical_value(params.max_power, "W"),
-            }
-            if protocol == "iso2":
-                response.update({"EVSEID": self.evse_id, "SAScheduleTupleID": 1})
-            return response
-        if base == "WeldingDetection":
-            return {"DC_EVSEStatus": status(),
-                    "EVSEPresentVoltage": physical_value(stage.present_voltage, "V")}
-        if base == "SessionStop":
-            return {}
-        raise NotImplementedError(f"{base} is not emulated")  # the table allowed it, we cannot serve it
+    def _choose(self, protocol: str) -> None:
+        self.protocol = protocol
+        self.tracker = SequenceTracker(table_for_protocol(protocol))
+        if protocol == "iso20":
+            self._contents = Iso20Evse(self.circuit, self.mode, self.evse_id)
+        else:
+            self._contents = DinIso2Evse(protocol, self.circuit, self.mode, self.evse_id,
+                                         self.payment)
 
     # --- internals ---
 
-    def _advance(self, now: float) -> None:
-        if self._last_time is not None and now > self._last_time:
-            self.circuit.step(now - self._last_time)
-        self._last_time = now if self._last_time is None else max(self._last_time, now)
+    def _advance_ac(self, now: float) -> None:
+        """Deliver AC energy for the time since the last event, while charging."""
+        stage = self.circuit.stage
+        if self.mode == "ac" and self._ac_time is not None and stage.mode == stage.CHARGE:
+            elapsed = now - self._ac_time
+            while elapsed > 1e-9:
+                step = min(AC_PHYSICS_STEP, elapsed)
+                stage.step_ac(step, self.circuit.battery)
+                elapsed -= step
+        self._ac_time = now if self._ac_time is None else max(self._ac_time, now)
 
     def _end(self, ok: bool, reason: str) -> list[Output]:
         self.ended = SessionEnded(ok, reason)

@@ -10,8 +10,9 @@ itself with a Header {SessionID, TimeStamp} in its own schema for ISO-20.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any
 
 from ccssniff.standards import din, iso2, iso20
 
@@ -34,7 +35,7 @@ class SessionEnded:
     reason: str
 
 
-Output = Union[SendMessage, SessionEnded]
+Output = SendMessage | SessionEnded
 
 
 def check_options(protocols: tuple[str, ...], mode: str) -> tuple[str, ...]:

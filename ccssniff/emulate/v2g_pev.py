@@ -1,84 +1,133 @@
-"""The PEV's V2G application layer, sans-IO (DIN 70121 and ISO 15118-2, DC).
+"""The PEV's V2G application layer, sans-IO (DIN 70121 DC, ISO 15118-2 and -20 DC and AC).
 
-Response mappings and times go in; the next request (with its schema) and events come out.
+Response mappings and times go in; requests (with their schema) and events come out. A
+response never produces the next request at once: the EV thinks first, and the request is
+due at a deadline (charge loop every ``loop_interval``, repetitions of an ongoing step every
+``repeat_interval``, anything else after ``think_interval``, each drawn from the injected
+``random.Random``). ``next_deadline()`` is the earlier of that send time and the response
+timeout of the request in flight; ``on_timer(now)`` sends what is due, so each request's own
+timeout is measured from when it really left.
+
 It walks the same sequence table as the EVSE and the decoder, and takes its values from the
-simulated battery; the response timeouts and loop limits of the standard are its deadlines.
+simulated battery (contents per standard in v2g_din_iso2 and v2g_iso20).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import random
+from collections.abc import Mapping
+from typing import Any
 
 from ccssniff.emulate.physics import DcCircuit
-from ccssniff.emulate.v2g_evse import Output, SendMessage, SessionEnded
-from ccssniff.emulate.v2g_messages import (DIALECTS, SESSION_ID_NONE, dc_ev_status,
-                                           from_physical, physical_value, v2g_message)
-from ccssniff.standards import SequenceTracker, message_parts, session_id_of, table_for_protocol
+from ccssniff.emulate.v2g_din_iso2 import DinIso2Pev, Step
+from ccssniff.emulate.v2g_iso20 import Iso20Pev
+from ccssniff.emulate.v2g_messages import (
+    LOOP_REQUESTS,
+    SESSION_ID_NONE,
+    Output,
+    SendMessage,
+    SessionEnded,
+    check_options,
+    handshake_namespace,
+    protocol_version,
+    wrap,
+)
+from ccssniff.standards import (
+    ENDED,
+    SequenceTracker,
+    message_parts,
+    session_id_of,
+    table_for_protocol,
+)
 
-# The EV stops welding detection once the EVSE output is below this (contacts safe to open)
-WELDING_SAFE_VOLTAGE = 60.0
+Interval = tuple[float, float]  # seconds, (shortest, longest)
+HANDSHAKE: Step = ("supportedAppProtocol", "")
+# the EV's MAC address; ISO-20 carries it as text (its EVCCID is an identifierType string)
+DEFAULT_EVCC_ID = bytes.fromhex("0a1b2c3d4e5f")
 
 
 class V2gPev:
-    def __init__(self, circuit: DcCircuit, protocols: tuple[str, ...] = ("iso2", "din"),
-                 evcc_id: bytes = bytes.fromhex("0a1b2c3d4e5f")) -> None:
+    def __init__(self, circuit: DcCircuit, protocols: tuple[str, ...] = ("iso20", "iso2", "din"),
+                 mode: str = "dc", evcc_id: bytes = DEFAULT_EVCC_ID,
+                 rng: random.Random | None = None,
+                 loop_interval: Interval = (0.1, 0.25), repeat_interval: Interval = (0.1, 0.2),
+                 think_interval: Interval = (0.01, 0.06)) -> None:
         self.circuit = circuit
-        self.protocols = protocols  # in order of preference (Priority 1 first)
+        self.protocols = check_options(protocols, mode)  # in order of preference (Priority 1 first)
+        self.mode = mode
         self.evcc_id = evcc_id
+        self.rng = rng or random.Random()
+        self.loop_interval = loop_interval
+        self.repeat_interval = repeat_interval
+        self.think_interval = think_interval
         self.protocol: str | None = None
         self.session_id = SESSION_ID_NONE
         self.tracker: SequenceTracker | None = None
         self.ended: SessionEnded | None = None
         self.stop_requested = False
+        self._contents: DinIso2Pev | Iso20Pev | None = None
+        self._in_flight: Step | None = None  # the request waiting for its response
         self._sent_at: float | None = None
-        self._pending: str | None = None
-        self._loop_started: dict[str, float] = {}
+        self._next: Step | None = None  # the request to send at _next_at
+        self._next_at: float | None = None
+        self._last_sent: Step | None = None
+        self._repeating_since: float | None = None
 
     # --- time ---
 
     def next_deadline(self) -> float | None:
-        if self.ended or self._pending is None or self._sent_at is None:
+        """When on_timer has something to do: a response timeout or the next request."""
+        if self.ended:
             return None
-        table = self.tracker.table if self.tracker else table_for_protocol(self.protocols[0])
-        return self._sent_at + (table.msg_timeout(self._pending) or 2.0)
+        if self._in_flight is not None and self._sent_at is not None:
+            return self._sent_at + self._response_timeout(self._in_flight[0])
+        return self._next_at
 
     def on_timer(self, now: float) -> list[Output]:
-        deadline = self.next_deadline()
-        if deadline is None or now < deadline:
+        if self.ended:
             return []
-        return self._end(False, f"no {self._pending}Res within V2G_EVCC_Msg_Timeout")
+        if self._in_flight is not None:
+            if now < self._sent_at + self._response_timeout(self._in_flight[0]):
+                return []
+            if self.tracker is not None:
+                self.tracker.fail(f"no {self._in_flight[0]}Res within V2G_EVCC_Msg_Timeout")
+            return self._end(False, f"no {self._in_flight[0]}Res within V2G_EVCC_Msg_Timeout")
+        if self._next is None or now < self._next_at:
+            return []
+        step, self._next, self._next_at = self._next, None, None
+        return self._send(step, now)
 
     def stop(self) -> None:
-        """Ask for an orderly end (PowerDelivery stop, SessionStop) at the next response."""
+        """Ask for an orderly end (PowerDelivery stop, SessionStop) instead of the next charge loop."""
         self.stop_requested = True
 
     # --- messages ---
 
     def start(self, now: float) -> list[Output]:
+        """The handshake request, at once: the EV offers its protocols, best first."""
         offers = []
         for priority, protocol in enumerate(self.protocols, start=1):
-            dialect = DIALECTS[protocol]
-            offers.append({"ProtocolNamespace": dialect.namespace,
-                           "VersionNumberMajor": dialect.version[0],
-                           "VersionNumberMinor": dialect.version[1],
+            major, minor = protocol_version(protocol)
+            offers.append({"ProtocolNamespace": handshake_namespace(protocol, self.mode),
+                           "VersionNumberMajor": major, "VersionNumberMinor": minor,
                            "SchemaID": priority, "Priority": priority})
-        self._pending, self._sent_at = "supportedAppProtocol", now
+        self._in_flight, self._sent_at = HANDSHAKE, now
         return [SendMessage("appHandshake", {"supportedAppProtocolReq": {"AppProtocol": offers}})]
 
     def on_message(self, decoded: Mapping[str, Any], now: float) -> list[Output]:
         if self.ended:
             return []
         name, content = message_parts(decoded)
-        if self._pending is None or name != self._pending + "Res":
-            return self._end(False, f"unexpected {name}")
         code = str(content.get("ResponseCode", ""))
+        if self._in_flight is None or name != self._in_flight[0] + "Res":
+            detail = f": {code}" if code.lower().startswith("failed") else ""
+            return self._end(False, f"unexpected {name}{detail}")
         if code.lower().startswith("failed"):
             if self.tracker:
                 self.tracker.on_response(name, content, now)
             return self._end(False, f"{name}: {code}")
         if name == "supportedAppProtocolRes":
-            self.protocol = self.protocols[int(content["SchemaID"]) - 1]
-            self.tracker = SequenceTracker(table_for_protocol(self.protocol))
+            self._choose(self.protocols[int(content["SchemaID"]) - 1])
             self.tracker.on_request("supportedAppProtocolReq", None, self._sent_at)
         elif name == "SessionSetupRes":
             self.session_id = session_id_of(decoded) or SESSION_ID_NONE
@@ -87,115 +136,58 @@ class V2gPev:
         violation = self.tracker.on_response(name, content, now)
         if violation is not None:
             return self._end(False, str(violation))
-        if self.tracker.state == "Ended":
-            self._pending = None
+        answered, self._in_flight, self._sent_at = self._in_flight, None, None
+        if self.tracker.state == ENDED:
             return self._end(True, "SessionStop")
-        return self._next_request(name[:-3], content, now)
-
-    def _next_request(self, answered: str, content: Mapping[str, Any], now: float) -> list[Output]:
-        dialect = DIALECTS[self.protocol]
-        battery, stage = self.circuit.battery, self.circuit.stage
-        soc = battery.soc
-        ongoing = str(content.get("EVSEProcessing", "")).startswith("Ongoing")
-        if answered == "supportedAppProtocol":
-            return self._send("SessionSetup", {"EVCCID": self.evcc_id}, now)
-        if answered == "SessionSetup":
-            return self._send("ServiceDiscovery", {}, now)
-        if answered == "ServiceDiscovery":
-            return self._send(dialect.payment_selection, {
-                "SelectedPaymentOption": "ExternalPayment",
-                "SelectedServiceList": {"SelectedService": [{"ServiceID": 1}]}}, now)
-        if answered == dialect.payment_selection or (answered == dialect.authorization and ongoing):
-            return self._send(dialect.authorization, {}, now)
-        if answered == dialect.authorization or (answered == "ChargeParameterDiscovery" and ongoing):
-            parameter = {"DC_EVStatus": dc_ev_status(soc),
-                         "EVMaximumCurrentLimit": physical_value(battery.params.max_current, "A"),
-                         "EVMaximumVoltageLimit": physical_value(battery.params.max_voltage, "V")}
-            if self.protocol == "iso2":
-                parameter = {"DepartureTime": 0, **parameter}
-                parameter["EVMaximumPowerLimit"] = physical_value(battery.params.max_power, "W")
-                parameter["FullSOC"] = int(battery.params.target_soc)
-                parameter["BulkSOC"] = int(battery.params.bulk_soc)
-                parameter = {k: parameter[k] for k in ("DepartureTime", "DC_EVStatus",
-                             "EVMaximumCurrentLimit", "EVMaximumPowerLimit",
-                             "EVMaximumVoltageLimit", "FullSOC", "BulkSOC")}
-            return self._send("ChargeParameterDiscovery", {
-                dialect.energy_transfer_field: dialect.energy_transfer,
-                "DC_EVChargeParameter": parameter}, now)
-        if answered == "ChargeParameterDiscovery" or (answered == "CableCheck" and ongoing):
-            if self._loop_expired("CableCheck", now):
-                return self._end(False, "CableCheck took longer than V2G_EVCC_CableCheck_Timeout")
-            return self._send("CableCheck", {"DC_EVStatus": dc_ev_status(soc)}, now)
-        if answered in ("CableCheck", "PreCharge"):
-            if answered == "PreCharge":
-                stage_voltage = from_physical(content["EVSEPresentVoltage"])
-                if abs(stage_voltage - battery.terminal_voltage(0.0)) <= battery.params.precharge_tolerance:
-                    return self._power_delivery(True, now)
-            if self._loop_expired("PreCharge", now):
-                return self._end(False, "PreCharge took longer than V2G_EVCC_PreCharge_Timeout")
-            return self._send("PreCharge", {
-                "DC_EVStatus": dc_ev_status(soc),
-                "EVTargetVoltage": physical_value(battery.terminal_voltage(0.0), "V"),
-                "EVTargetCurrent": physical_value(2.0, "A")}, now)
-        if answered == "PowerDelivery":
-            if self.circuit.contactors_closed:
-                return self._current_demand(now)
-            return self._send("WeldingDetection", {"DC_EVStatus": dc_ev_status(soc)}, now)
-        if answered == "CurrentDemand":
-            if battery.charging_complete or self.stop_requested:
-                return self._power_delivery(False, now)
-            return self._current_demand(now)
-        if answered == "WeldingDetection":
-            if from_physical(content["EVSEPresentVoltage"]) > WELDING_SAFE_VOLTAGE:
-                return self._send("WeldingDetection", {"DC_EVStatus": dc_ev_status(soc)}, now)
-            stop = {} if self.protocol == "din" else {"ChargingSession": "Terminate"}
-            return self._send("SessionStop", stop, now)
-        return self._end(False, f"no next request after {answered}Res")
-
-    def _power_delivery(self, start: bool, now: float) -> list[Output]:
-        battery = self.circuit.battery
-        parameter = {"DC_EVStatus": dc_ev_status(battery.soc),
-                     "BulkChargingComplete": battery.bulk_charging_complete,
-                     "ChargingComplete": battery.charging_complete}
-        if self.protocol == "din":
-            content = {"ReadyToChargeState": start, "DC_EVPowerDeliveryParameter": parameter}
-        else:
-            content = {"ChargeProgress": "Start" if start else "Stop", "SAScheduleTupleID": 1,
-                       "DC_EVPowerDeliveryParameter": parameter}
-        self.circuit.contactors_closed = start
-        return self._send("PowerDelivery", content, now)
-
-    def _current_demand(self, now: float) -> list[Output]:
-        battery = self.circuit.battery
-        p = battery.params
-        return self._send("CurrentDemand", {
-            "DC_EVStatus": dc_ev_status(battery.soc),
-            "EVTargetCurrent": physical_value(battery.requested_current(), "A"),
-            "EVMaximumVoltageLimit": physical_value(p.max_voltage, "V"),
-            "EVMaximumCurrentLimit": physical_value(p.max_current, "A"),
-            "EVMaximumPowerLimit": physical_value(p.max_power, "W"),
-            "BulkChargingComplete": battery.bulk_charging_complete,
-            "ChargingComplete": battery.charging_complete,
-            "RemainingTimeToFullSoC": physical_value(min(battery.remaining_time(100.0), 172800), "s"),
-            "RemainingTimeToBulkSoC": physical_value(min(battery.remaining_time(p.bulk_soc), 172800), "s"),
-            "EVTargetVoltage": physical_value(battery.requested_voltage(), "V"),
-        }, now)
+        step = self._contents.first if answered == HANDSHAKE \
+            else self._contents.next_step(answered, content)
+        if step is None:
+            return self._end(False, f"no next request after {name}")
+        self._next, self._next_at = step, now + self._think_time(step, answered)
+        return []
 
     # --- internals ---
 
-    def _send(self, base: str, content: dict[str, Any], now: float) -> list[Output]:
+    def _choose(self, protocol: str) -> None:
+        self.protocol = protocol
+        self.tracker = SequenceTracker(table_for_protocol(protocol))
+        if protocol == "iso20":
+            self._contents = Iso20Pev(self.circuit, self.mode, self.evcc_id.hex().upper())
+        else:
+            self._contents = DinIso2Pev(protocol, self.circuit, self.mode, self.evcc_id)
+
+    def _think_time(self, step: Step, answered: Step) -> float:
+        if step[0] in LOOP_REQUESTS:
+            low, high = self.loop_interval
+        elif step[0] == answered[0]:
+            low, high = self.repeat_interval
+        else:
+            low, high = self.think_interval
+        return self.rng.uniform(low, high)
+
+    def _response_timeout(self, base: str) -> float:
+        table = self.tracker.table if self.tracker else table_for_protocol(self.protocols[0])
+        return table.msg_timeout(base) or 2.0
+
+    def _send(self, step: Step, now: float) -> list[Output]:
+        if step[0] in LOOP_REQUESTS and (self.stop_requested or self.circuit.battery.charging_complete):
+            step = self._contents.stop
+        base = step[0]
+        if self._last_sent is None or self._last_sent[0] != base:
+            self._repeating_since = now
+        else:
+            limit = self.tracker.table.loop_timeouts.get(base)
+            if limit is not None and now - self._repeating_since > limit:
+                self.tracker.fail(f"{base} repeated for longer than {limit:g} s")
+                return self._end(False, f"{base} repeated for longer than its {limit:g} s limit")
+        content = self._contents.build(step, now)
         violation = self.tracker.on_request(base + "Req", content, now)
         if violation is not None:  # our own plan broke the table: a bug, end loudly
             return self._end(False, f"PEV sequence bug: {violation}")
-        self._pending, self._sent_at = base, now
-        return [SendMessage(self.protocol, v2g_message(self.session_id, base + "Req", content))]
-
-    def _loop_expired(self, base: str, now: float) -> bool:
-        started = self._loop_started.setdefault(base, now)
-        limit = self.tracker.table.loop_timeouts.get(base)
-        return limit is not None and now - started > limit
+        self._in_flight, self._sent_at, self._last_sent = step, now, step
+        return [wrap(self.protocol, self.session_id, base + "Req", content, now)]
 
     def _end(self, ok: bool, reason: str) -> list[Output]:
         self.ended = SessionEnded(ok, reason)
-        self._pending = None
+        self._in_flight = self._next = self._next_at = None
         return [self.ended]

@@ -23,7 +23,7 @@ import dataclasses
 import struct
 from typing import Any, Callable, ClassVar, Mapping
 
-from .notation import MacAddress, format_hex
+from .notation import MacAddress, format_hex, mac_from_wire
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -126,7 +126,7 @@ class Mac(Bytes):
     def __init__(self, name: str, *, default: bytes | None = None, when: Predicate | None = None):
         super().__init__(name, 6, default=MacAddress(default or bytes(6)), when=when)
 
-    convert = MacAddress
+    convert = mac_from_wire
 
 
 class Count(UInt):
@@ -175,12 +175,15 @@ class Array(Item):
     def build(self, value: Any, out: list) -> None:
         element = self.element
         if isinstance(element, UInt):
-            for i, v in enumerate(value):
-                try:
-                    element.check(v)
-                except LayoutError as exc:
-                    raise LayoutError(f"{self.name}[{i}]", exc.problem) from None
-            out.append(bytes(value) if element.size == 1 else struct.pack(f"<{len(value)}{element.code}", *value))
+            try:
+                out.append(bytes(value) if element.size == 1 else struct.pack(f"<{len(value)}{element.code}", *value))
+            except (ValueError, TypeError, struct.error):
+                for i, v in enumerate(value):  # find the element that does not fit, to name it
+                    try:
+                        element.check(v)
+                    except LayoutError as exc:
+                        raise LayoutError(f"{self.name}[{i}]", exc.problem) from None
+                raise
             return
         for i, item in enumerate(value):
             if not isinstance(item, element):
@@ -357,11 +360,6 @@ class Record:
     def encode(self, out: list) -> None:
         for step in self._steps:
             step.build(self, out)
-
-    def layout_bytes(self) -> bytes:
-        out: list = []
-        self.encode(out)
-        return b"".join(out)
 
     def layout_values(self) -> dict[str, Any]:
         """The layout fields of this record (not header fields) in wire order."""

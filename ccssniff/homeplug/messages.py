@@ -49,10 +49,6 @@ def _attenuation_average(msg: Any) -> float | None:
     return round(sum(msg.aag) / len(msg.aag), 2) if msg.aag else None
 
 
-def _hex(attribute: str):
-    return attribute, lambda msg: format_hex(getattr(msg, attribute))
-
-
 # --- SLAC (ISO 15118-3 / HomePlug Green PHY) -------------------------------------------------
 
 @message(0x6064, "CM_SLAC_PARAM.REQ")

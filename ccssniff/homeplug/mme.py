@@ -14,7 +14,7 @@ import struct
 from typing import Any, Callable, ClassVar
 
 from .fields import LayoutError, Record, record
-from .notation import MacAddress
+from .notation import MacAddress, mac_from_wire
 
 ETHERTYPE_HOMEPLUG_AV = 0x88E1
 ETHERTYPE_VLAN = 0x8100
@@ -57,7 +57,7 @@ class Mme(Record):
 
     dst: MacAddress | None = None
     src: MacAddress | None = None
-    mmv: int = -1  # -1: the class's default_mmv, set in __post_init__
+    mmv: int = -1  # -1 (not given): the class's default_mmv, filled in by __post_init__
     fmi: int = 0
     fmsn: int = 0
 
@@ -74,7 +74,8 @@ class Mme(Record):
         return variant_name(self.mmtype)
 
     def key_fields(self) -> dict[str, Any]:
-        """The few fields for a one-line summary, JSON-ready (str, int, float), in a fixed order."""
+        """The few fields for a one-line summary in a fixed order; values are JSON-ready
+        (str, int, float, None, list of str): hex for bytes, names for enumerated values."""
         out: dict[str, Any] = {}
         for entry in self.summary:
             if isinstance(entry, str):
@@ -85,7 +86,7 @@ class Mme(Record):
         return out
 
     def _header(self) -> bytes:
-        if not 0 <= self.mmv <= 255:
+        if not isinstance(self.mmv, int) or not 0 <= self.mmv <= 255:
             raise MmeError(self.name, f"MMV {self.mmv} is not a byte", "mmv")
         if self.mmv == 0:
             if self.fmi or self.fmsn:
@@ -147,9 +148,6 @@ class GenericMme(Mme):
     def key_fields(self) -> dict[str, Any]:
         return {"payload_length": len(self.payload)}
 
-    def encode(self, out: list) -> None:
-        out.append(self.payload)
-
     def to_bytes(self) -> bytes:
         if not 0 <= self.mmtype <= 0xFFFF:
             raise MmeError(self.name, f"MMTYPE {self.mmtype!r} is not 16 bits", "mmtype")
@@ -200,6 +198,10 @@ def parse_payload(payload: bytes, src: bytes | None = None, dst: bytes | None = 
     Unknown MMTYPEs (and vendor MMTYPEs with another OUI) give a GenericMme; a known message
     cut short raises MmeError naming the message and the first missing field.
     """
+    return _parse(payload, None if src is None else MacAddress(src), None if dst is None else MacAddress(dst))
+
+
+def _parse(payload: bytes, src: MacAddress | None, dst: MacAddress | None) -> Mme:
     if len(payload) < 3:
         raise MmeError("HomePlug AV MME", f"header needs 3 bytes, got {len(payload)}", "mmtype")
     mmv = payload[0]
@@ -211,8 +213,6 @@ def parse_payload(payload: bytes, src: bytes | None = None, dst: bytes | None = 
     else:
         fmi = fmsn = 0
         off = 3
-    src = None if src is None else MacAddress(src)
-    dst = None if dst is None else MacAddress(dst)
     cls = definition(mmtype, mmv)
     if cls is not None and cls.oui is not None:
         if payload[off:off + 3] != cls.oui:
@@ -240,4 +240,4 @@ def parse_frame(frame: bytes) -> Mme:
         off = 18
     if ethertype != ETHERTYPE_HOMEPLUG_AV:
         raise MmeError("HomePlug AV MME", f"ethertype 0x{ethertype:04X} is not 0x88E1", "ethertype")
-    return parse_payload(memoryview(frame)[off:], frame[6:12], frame[0:6])
+    return _parse(memoryview(frame)[off:], mac_from_wire(frame[6:12]), mac_from_wire(frame[0:6]))

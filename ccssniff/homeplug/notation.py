@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _SEPARATORS = re.compile(r"[\s:.\-]")
@@ -24,6 +25,9 @@ class MacAddress(bytes):
     def __repr__(self) -> str:
         return f"MacAddress('{format_hex(self)}')"
 
+
+# For 6 bytes already cut from a frame: skips the checks of MacAddress() on the parse hot path.
+mac_from_wire = functools.partial(bytes.__new__, MacAddress)
 
 BROADCAST = MacAddress(b"\xff" * 6)
 ZERO_MAC = MacAddress(b"\x00" * 6)

@@ -62,7 +62,7 @@ def records(cls: type[Record], enums_only: bool = False) -> st.SearchStrategy[Re
 
 
 def messages(cls: type[Mme], enums_only: bool = False, mmv: int | None = None) -> st.SearchStrategy[Mme]:
-    """Instances of ``cls`` with random addresses, fields and MMV (``mmv``, or 0 or 1: those ``cls`` is the layout of)."""
+    """Instances of ``cls``: random addresses and fields; MMV ``mmv``, or 0 or 1 where ``cls`` is their layout."""
     candidates = [mmv] if mmv is not None else [0, 1]
     mmvs = st.sampled_from([v for v in candidates if definition(cls.mmtype, v) is cls])
 

@@ -281,7 +281,8 @@ class SequenceTracker:
         elif _says_ongoing(content, "EVSEProcessing") or self._ev_ongoing:
             self._must_repeat = base
         else:
-            self.state = self.table.transitions[self.state][key]
+            # a request let through while out of step has no transition here: stay put
+            self.state = self.table.transitions.get(self.state, {}).get(key, self.state)
         return violation or loop_violation
 
     def on_timer(self, now: float) -> Violation | None:

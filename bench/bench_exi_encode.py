@@ -1,0 +1,170 @@
+"""EXI encode throughput of openv2gx per message type, next to the Java EXIficient codec that the
+PyPI package iso15118 drives through py4j, measured in the same run on the same messages.
+
+Inputs: the typical charging-loop messages (CurrentDemandReq/Res, ChargingStatusReq/Res,
+PreChargeReq/Res, DC_ChargeLoopReq/Res) at realistic sizes: the EXI payloads of sessions.jsonl and
+the ``typ`` variant of ../shared/vectors, decoded once, then encoded over and over. Prints
+messages/s and microseconds per message per type and all together, and the ratio to Java, whose
+encode is timed the way iso15118 calls it (one py4j call with the message as JSON per message).
+
+    python3 bench/bench_exi_encode.py [--seconds 0.3] [--java-rounds 10] [--no-java]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(REPO))
+
+import openv2gx  # noqa: E402
+
+TYPICAL = ("CurrentDemandReq", "CurrentDemandRes", "ChargingStatusReq", "ChargingStatusRes",
+           "PreChargeReq", "PreChargeRes", "DC_ChargeLoopReq", "DC_ChargeLoopRes")
+VECTOR_FILES = ("din", "iso2", "iso20", "sessions")
+#: our grammar -> the namespace iso15118's EXICodec.jar takes to pick its grammar
+JAVA_NAMESPACE = {
+    "din": "urn:din:70121:2012:MsgDef",
+    "iso2": "urn:iso:15118:2:2013:MsgDef",
+    "iso20_DC": "urn:iso:std:iso:15118:-20:DC",
+}
+
+
+def load_typical():
+    """(grammar, message name, bytes, decoded message) of each typical message at realistic size."""
+    found = []
+    for name in VECTOR_FILES:
+        path = SHARED / "vectors" / f"{name}.jsonl"
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            message_name = record.get("message")
+            variant = record.get("variant", "session").split("#")[0]
+            if message_name not in TYPICAL or variant not in ("session", "typ"):
+                continue
+            data = bytes.fromhex(record.get("exi_hex") or record["payload_hex"])
+            found.append((record["grammar"], message_name, data, openv2gx.decode(data, record["grammar"])))
+    return found
+
+
+def rate(items, seconds: float) -> float:
+    """Messages per second encoding the list over and over for about ``seconds`` (best of 3)."""
+    encode = openv2gx.encode
+    best = 0.0
+    for _ in range(3):
+        count = 0
+        start = time.perf_counter()
+        while True:
+            for grammar, _, _, message in items:
+                encode(message, grammar)
+            count += len(items)
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds / 3:
+                break
+        best = max(best, count / elapsed)
+    return best
+
+
+def java_codec():
+    """iso15118's EXIficient codec through py4j, or the reason it cannot run."""
+    try:
+        from iso15118.shared.exificient_exi_codec import ExificientEXICodec
+    except Exception as exc:  # a missing or broken install: say why, keep benchmarking ours
+        return None, f"iso15118 cannot be imported ({type(exc).__name__}: {exc}); " \
+                     "pip install iso15118==0.31.2 'marshmallow<4' aiofile"
+    try:
+        return ExificientEXICodec(), ""
+    except Exception as exc:
+        return None, f"the Java codec does not start ({type(exc).__name__}: {exc}); needs a JRE (default-jre-headless)"
+
+
+def java_inputs(codec, items):
+    """Each message as the JSON iso15118 encodes from (its own decode of our bytes), where it has one;
+    and how many of those Java encodes to exactly our bytes."""
+    usable = []
+    same = 0
+    for grammar, name, data, message in items:
+        namespace = JAVA_NAMESPACE[grammar]
+        try:
+            as_json = codec.decode(data, namespace)
+            java_bytes = bytes(codec.encode(as_json, namespace))
+        except Exception:  # iso15118's JSON layer cannot express every message; time what it can
+            continue
+        same += java_bytes == openv2gx.encode(message, grammar)
+        usable.append((grammar, name, namespace, as_json))
+    return usable, same
+
+
+def java_rate(codec, usable, rounds: int) -> float:
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for _, _, namespace, as_json in usable:
+            codec.encode(as_json, namespace)
+    return rounds * len(usable) / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=0.3, help="time per message type")
+    parser.add_argument("--java-rounds", type=int, default=10)
+    parser.add_argument("--no-java", action="store_true")
+    args = parser.parse_args()
+
+    items = load_typical()
+    if not items:
+        sys.exit(f"no vectors in {SHARED / 'vectors'}")
+    for grammar, name, data, message in items:
+        assert openv2gx.encode(message, grammar) == data, f"{grammar} {name} does not round-trip"
+    by_type = defaultdict(list)
+    for item in items:
+        by_type[(item[0], item[1])].append(item)
+
+    print(f"openv2gx encode, {len(items)} typical messages (sessions.jsonl + typ vectors), "
+          f"{len(by_type)} message types (Python {sys.version.split()[0]})")
+    print(f"{'grammar':10} {'message':20} {'n':>3} {'bytes':>6} {'msg/s':>9} {'us/msg':>8}")
+    rates = {}
+    for (grammar, name), group in sorted(by_type.items()):
+        rates[(grammar, name)] = rate(group, args.seconds)
+        size = statistics.mean(len(item[2]) for item in group)
+        print(f"{grammar:10} {name:20} {len(group):3} {size:6.0f} {rates[(grammar, name)]:9.0f} "
+              f"{1e6 / rates[(grammar, name)]:8.1f}")
+    overall = rate(items, args.seconds * 5)
+    print(f"\nall typical ({len(items)}):{'':22} {overall:9.0f} msg/s {1e6 / overall:8.1f} us/msg"
+          f"   target >= 20000 msg/s")
+
+    if args.no_java:
+        print("\nJava EXIficient (iso15118): skipped (--no-java)")
+        return
+    codec, why = java_codec()
+    if codec is None:
+        print(f"\nJava EXIficient (iso15118): cannot run: {why}")
+        return
+    usable, same = java_inputs(codec, items)
+    if not usable:
+        print("\nJava EXIficient (iso15118): its JSON layer took none of the messages")
+        return
+    print(f"\nJava EXIficient {codec.get_version()} encode through py4j (iso15118: one call per message, "
+          f"JSON in), {len(usable)} of the {len(items)} messages, {same} of them to exactly our bytes:")
+    java_by_type = defaultdict(list)
+    for entry in usable:
+        java_by_type[(entry[0], entry[1])].append(entry)
+    for key, group in sorted(java_by_type.items()):
+        java = java_rate(codec, group, args.java_rounds)
+        print(f"  {key[0]:10} {key[1]:20} {java:9.0f} msg/s {1e6 / java:8.1f} us/msg; "
+              f"openv2gx / Java = {rates[key] / java:.0f}x")
+    ours = rate([item for item in items if (item[0], item[1]) in java_by_type], args.seconds * 5)
+    java = java_rate(codec, usable, args.java_rounds)
+    print(f"  all {len(usable):3}{'':27} {java:9.0f} msg/s {1e6 / java:8.1f} us/msg; "
+          f"openv2gx / Java = {ours / java:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Helpers for the interoperability tests against independent stacks (namespaces, peers, capture)."""
