@@ -123,6 +123,8 @@ class NBit(Datatype):
         writer.bits(self.width, value - self.min)
 
     def check(self, value):
+        if value.__class__ is int and self.min <= value <= self.max:  # the common case, checked first
+            return None
         problem = super().check(value)
         if problem is None and not self.min <= value <= self.max:
             problem = f"value {value} outside {self.min}..{self.max}"

@@ -31,9 +31,9 @@ class Sink:
     def end(self) -> None: ...
 
 
-def _ordered_items(grammar: Grammar, content, path: str):
+def _ordered_items(grammar: Grammar, content):
     if not isinstance(content, dict):
-        raise EncodeError(path, f"expected a mapping of child elements, got {type(content).__name__}")
+        raise EncodeError("", f"expected a mapping of child elements, got {type(content).__name__}")
     order = grammar.order
     lists = grammar.lists
     last = -1
@@ -41,12 +41,12 @@ def _ordered_items(grammar: Grammar, content, path: str):
     for key, value in content.items():
         position = order.get(key)
         if position is None or position <= last or (key in lists and isinstance(value, (list, tuple))):
-            return _sorted_items(grammar, content, path)
+            return _sorted_items(grammar, content)
         last = position
     return [(SE, key, value) for key, value in content.items()]
 
 
-def _sorted_items(grammar: Grammar, content: dict, path: str):
+def _sorted_items(grammar: Grammar, content: dict):
     attributes = []
     children = []
     text = []
@@ -60,19 +60,19 @@ def _sorted_items(grammar: Grammar, content: dict, path: str):
         elif key == "#children" and grammar.interleaved:
             for position, child in enumerate(value if isinstance(value, (list, tuple)) else [None]):
                 if not isinstance(child, dict) or len(child) != 1:
-                    raise EncodeError(f"{path}/#children", "expected a list of {element: content} pairs")
+                    raise EncodeError("#children", "expected a list of {element: content} pairs")
                 (name, item), = child.items()
                 children.append((-1, position, SE, name, item))
         elif key in order:
             position = order[key]
             if key in grammar.lists and isinstance(value, (list, tuple)):
                 if not value:
-                    raise EncodeError(f"{path}/{key}", "empty list: leave the element out instead")
+                    raise EncodeError(key, "empty list: leave the element out instead")
                 children.extend((position, i, SE, key, item) for i, item in enumerate(value))
             else:
                 children.append((position, 0, SE, key, value))
         else:
-            raise EncodeError(f"{path}/{key}", "unknown element: the schema allows "
+            raise EncodeError(key, "unknown element: the schema allows "
                               + (", ".join(order) or "no child elements") + " here")
     attributes.sort()
     children.sort(key=lambda item: (item[0], item[1]))
@@ -113,7 +113,7 @@ def _reachable(grammar: Grammar, start, goal, avoid: str | None) -> bool:
     return False
 
 
-def _missing(grammar: Grammar, state, path: str, before: str | None = None) -> EncodeError:
+def _missing(grammar: Grammar, state, before: str | None = None) -> EncodeError:
     """The error for content that stops short: names the missing element where there is one."""
     if before is None:
         goal = lambda s: s.end is not None or (s.characters is not None and s.count == 1)
@@ -122,22 +122,27 @@ def _missing(grammar: Grammar, state, path: str, before: str | None = None) -> E
         goal = lambda s: (SE, before) in s.by_name
         where = f" (before {before})"
     if before is not None and not _reachable(grammar, state, goal, avoid=None):
-        return EncodeError(f"{path}/{before}", "element not allowed here (out of schema order, or repeated "
+        return EncodeError(before, "element not allowed here (out of schema order, or repeated "
                            f"more often than allowed); expected {state.expected()}")
     missing = _unavoidable(grammar, state, goal)
     if len(missing) == 1:
-        return EncodeError(f"{path}/{missing[0]}", "required element missing" + where)
-    return EncodeError(path, f"incomplete element{where}: expected {state.expected()}")
+        return EncodeError(missing[0], "required element missing" + where)
+    return EncodeError("", f"incomplete element{where}: expected {state.expected()}")
 
 
-def walk_leaf(grammar: Grammar, value, sink: Sink, path: str) -> None:
+def _within(name: str, error: EncodeError) -> EncodeError:
+    """The error of a child, its path now starting at the parent (paths are built only on error)."""
+    return EncodeError(f"{name}/{error.path}" if error.path else name, error.rule)
+
+
+def walk_leaf(grammar: Grammar, value, sink: Sink) -> None:
     """A simple-typed element: characters, or nothing at all for an empty string or binary."""
     state = grammar.states[0]
     datatype = state.characters.arg
     problem = datatype.check(value)
     if problem:
-        raise EncodeError(path, problem)
-    if _is_empty(value):
+        raise EncodeError("", problem)
+    if not value and isinstance(value, (str, bytes, bytearray)):
         # no character content at all: EXI ends such an element with the second-level EE
         sink.event(state.width, state.count)
         sink.event(state.second_width, state.second_end)
@@ -148,43 +153,43 @@ def walk_leaf(grammar: Grammar, value, sink: Sink, path: str) -> None:
     sink.event(end_state.width, end_state.end.code)
 
 
-def walk_element(grammar: Grammar, content, sink: Sink, path: str, depth: int = 0) -> None:
+def walk_element(grammar: Grammar, content, sink: Sink, depth: int = 0) -> None:
+    """Events of one element's content; an EncodeError's path is relative to this element."""
     if depth >= MAX_DEPTH:
-        raise EncodeError(path, "nested too deep")
+        raise EncodeError("", "nested too deep")
     if grammar.is_simple:
-        walk_leaf(grammar, content, sink, path)
+        walk_leaf(grammar, content, sink)
         return
     states = grammar.states
     state = states[0]
     event = sink.event
     names = sink.names
-    for kind, name, value in _ordered_items(grammar, content, path):
-        if kind == CH:
-            production = state.characters
-            where = path
-        else:
-            production = state.by_name.get((kind, name))
-            where = f"{path}/@{name}" if kind == AT else f"{path}/{name}"
+    for kind, name, value in _ordered_items(grammar, content):
+        production = state.characters if kind == CH else state.by_name.get((kind, name))
         if production is None:
             if kind == SE and name in grammar.order and state.end is None:
-                raise _missing(grammar, state, path, before=name)
+                raise _missing(grammar, state, before=name)
             what = "text content" if kind == CH else ("attribute" if kind == AT else "element")
+            where = "" if kind == CH else (f"@{name}" if kind == AT else name)
             raise EncodeError(where, f"{what} not allowed here; expected {state.expected()}")
         if kind == SE:
             event(state.width, production.code)
             child = production.arg
             if names:
                 sink.start(production.uri, name)
-            if child.is_simple:
-                walk_leaf(child, value, sink, where)
-            else:
-                walk_element(child, value, sink, where, depth + 1)
+            try:
+                if child.is_simple:
+                    walk_leaf(child, value, sink)
+                else:
+                    walk_element(child, value, sink, depth + 1)
+            except EncodeError as error:
+                raise _within(name, error) from None
             if names:
                 sink.end()
         else:
             problem = production.arg.check(value)
             if problem:
-                raise EncodeError(where, problem)
+                raise EncodeError("" if kind == CH else f"@{name}", problem)
             event(state.width, production.code)
             if kind == AT:
                 sink.attribute(production.uri, name, production.arg, value)
@@ -199,7 +204,7 @@ def walk_element(grammar: Grammar, content, sink: Sink, path: str, depth: int = 
         event(state.width, state.count)
         event(state.second_width, state.second_end)
     else:
-        raise _missing(grammar, state, path)
+        raise _missing(grammar, state)
 
 
 def walk_document(tables: Tables, message, sink: Sink, fragment: bool = False) -> None:
@@ -222,7 +227,10 @@ def walk_document(tables: Tables, message, sink: Sink, fragment: bool = False) -
         for item in items:
             sink.event(width, index)
             sink.start(uri, name)
-            walk_element(grammar, item, sink, root)
+            try:
+                walk_element(grammar, item, sink)
+            except EncodeError as error:
+                raise _within(root, error) from None
             sink.end()
     if fragment:
         sink.event(tables.fragment_width, len(tables.fragment) + 1)

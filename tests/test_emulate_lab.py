@@ -11,7 +11,7 @@ import openv2gx
 from ccssniff.capture.pcapng import PcapngWriter
 from ccssniff.capture.reader import read_packets
 from ccssniff.cli import cli
-from ccssniff.decode.events import EV_TO_EVSE, SEQUENCE, V2G, ERROR
+from ccssniff.decode.events import ERROR, EV_TO_EVSE, HOMEPLUG, NEIGHBOR, SDP, SEQUENCE, V2G
 from ccssniff.decode.pipeline import Pipeline
 from ccssniff.emulate.lab import LabConfig, run_lab
 
@@ -44,6 +44,10 @@ def test_lab_session_completes_and_decodes_to_what_was_sent(tmp_path, protocol, 
     assert len([n for n in names if n in loop]) > 5
     events = decoded_events(path)
     assert [e for e in events if e.kind in (ERROR, SEQUENCE)] == []
+    slac = [e.name for e in events if e.kind == HOMEPLUG]
+    assert slac[0] == "CM_SLAC_PARAM.REQ" and slac.count("CM_MNBC_SOUND.IND") == 10
+    assert slac.count("CM_SET_KEY.CNF") == 2 and "CM_SLAC_MATCH.CNF" in slac
+    assert any(e.kind == NEIGHBOR for e in events) and len([e for e in events if e.kind == SDP]) == 2
     v2g = [e for e in events if e.kind == V2G]
     assert [e.message.name for e in v2g] == names
     assert [("EV" if e.direction == EV_TO_EVSE else "EVSE") for e in v2g] == [m.sender for m in result.messages]

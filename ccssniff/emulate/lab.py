@@ -16,7 +16,9 @@ from typing import Any, Callable
 
 import openv2gx
 from ccssniff.emulate import wire
+from ccssniff.emulate.modem import Modem, Powerline
 from ccssniff.emulate.physics import DcCircuit, SimulationParams
+from ccssniff.emulate.slac import SendFrame, SlacEvse, SlacFailed, SlacMatched, SlacPev
 from ccssniff.emulate.sdp import Discovered, SdpClient, SdpServer, SendDatagram
 from ccssniff.emulate.v2g_evse import SendMessage, SessionEnded, V2gEvse
 from ccssniff.emulate.v2g_pev import V2gPev
@@ -29,6 +31,7 @@ PAYLOAD_TYPES = {"appHandshake": 0x8001, "din": 0x8001, "iso2": 0x8001,
 SECC_PORT = 61851  # chargers announce a port of their own in SDP, rarely 15118
 LOOP_MESSAGES = {"CurrentDemandReq", "ChargingStatusReq", "DC_ChargeLoopReq", "AC_ChargeLoopReq"}
 PHYSICS_STEP = 0.05  # s
+POWERLINE_LATENCY = 0.002  # s from one host through both modems to the other host
 DELAYED_ACK = 0.04  # s: a Linux receiver acknowledges on its own after this
 
 
@@ -46,6 +49,9 @@ class LabConfig:
     seed: int = 1
     ev_mac: bytes = bytes.fromhex("02ccee000001")
     evse_mac: bytes = bytes.fromhex("02ccee000002")
+    ev_modem_mac: bytes = bytes.fromhex("00b052ee0001")
+    evse_modem_mac: bytes = bytes.fromhex("00b052ee0002")
+    slac: bool = True
 
 
 @dataclass
@@ -99,6 +105,8 @@ class Lab:
 
     # --- phases -------------------------------------------------------------------------------
     def run(self) -> LabResult:
+        if self.config.slac:
+            self.match()
         self.discover()
         connection = wire.TcpConnection(self.ev, self.evse, 49152 + self.random.randrange(16000), SECC_PORT)
         for frame in connection.open():
@@ -107,6 +115,50 @@ class Lab:
         for frame in connection.close():
             self.emit(frame, gap=0.0005)
         return LabResult(ok, reason, self.frames, self.messages, self.now - self.config.start_time)
+
+    def match(self) -> None:
+        """SLAC between the two hosts through two simulated modems on one powerline. The capture
+        shows what the hosts send and what their modems originate (ATTEN_PROFILE, SET_KEY.CNF)."""
+        line = Powerline()
+        line.attach("EV", Modem(self.config.ev_modem_mac, rng=random.Random(self.random.random())), 3.0)
+        line.attach("EVSE", Modem(self.config.evse_modem_mac, rng=random.Random(self.random.random())), 12.0)
+        machines = {"EV": SlacPev(self.ev.mac, rng=self.random), "EVSE": SlacEvse(self.evse.mac, rng=self.random)}
+        arrivals: list = []
+        matched: set[str] = set()
+
+        def handle(station: str, outputs: list) -> None:
+            for output in outputs:
+                if isinstance(output, SendFrame):
+                    self.write(output.frame, self.now, None)
+                    self.frames += 1
+                    for delivery in line.from_host(station, output.frame):
+                        made_by_modem = delivery.frame != output.frame  # not just forwarded
+                        arrivals.append((self.now + POWERLINE_LATENCY, len(arrivals), made_by_modem, delivery))
+                elif isinstance(output, SlacMatched):
+                    matched.add(station)
+                elif isinstance(output, SlacFailed):
+                    raise RuntimeError(f"SLAC failed in the lab: {output.code} {output.detail}")
+
+        handle("EVSE", machines["EVSE"].start(self.now))
+        handle("EV", machines["EV"].start(self.now))
+        while matched != {"EV", "EVSE"}:
+            timers = [(m.next_deadline(), name) for name, m in machines.items() if m.next_deadline() is not None]
+            arrivals.sort()
+            next_arrival = arrivals[0][0] if arrivals else None
+            next_timer = min(timers) if timers else (None, None)
+            if next_arrival is not None and (next_timer[0] is None or next_arrival <= next_timer[0]):
+                at, _, made_by_modem, delivery = arrivals.pop(0)
+                self.advance(max(0.0, at - self.now))
+                if made_by_modem:
+                    self.write(delivery.frame, self.now, None)
+                    self.frames += 1
+                handle(delivery.station, machines[delivery.station].receive_frame(delivery.frame, self.now))
+            elif next_timer[0] is not None:
+                self.advance(max(0.0, next_timer[0] - self.now))
+                handle(next_timer[1], machines[next_timer[1]].on_timer(self.now))
+            else:
+                raise RuntimeError("SLAC stalled in the lab")
+        self.advance(0.5)  # the link comes up before the EV starts SDP
 
     def discover(self) -> None:
         client = SdpClient()
