@@ -23,8 +23,11 @@ OUT = REPO / "bench" / "out"
 
 # Runs the CLI in a child and reports its own peak RSS, so each measurement is of one run only.
 _CHILD = """
-import resource, sys
+import functools, resource, sys
+import ccssniff.decode.schema as schema
 from ccssniff.cli import cli
+if sys.argv[2:] == ["uncached"]:  # every payload through the EXI decoder, repeated or not
+    schema._decode_cached = functools.lru_cache(maxsize=0)(schema._decode_cached.__wrapped__)
 try:
     cli(["decode", "--json", sys.argv[1]], prog_name="ccssniff")
 except SystemExit as exit:
@@ -51,9 +54,10 @@ def build_long_trace(source: Path, repeat: int) -> Path:
     return target
 
 
-def measure_decode(path: Path) -> dict:
+def measure_decode(path: Path, cache: str) -> dict:
     start = time.perf_counter()
-    child = subprocess.run([sys.executable, "-c", _CHILD, str(path)], capture_output=True, text=True, cwd=REPO)
+    child = subprocess.run([sys.executable, "-c", _CHILD, str(path), cache], capture_output=True, text=True,
+                           cwd=REPO)
     elapsed = time.perf_counter() - start
     frames = messages = 0
     for line in child.stdout.splitlines():
@@ -79,16 +83,17 @@ def main() -> None:
     if not LARGEST.exists():
         sys.exit(f"{LARGEST} is absent: the bench needs ../shared/captures")
     inputs = [("largest real capture", LARGEST), (f"capture x{args.repeat}", build_long_trace(LARGEST, args.repeat))]
-    print(f"{'input':24} {'frames':>8} {'V2G msgs':>9} {'decode s':>9} {'frames/s':>10} {'msgs/s':>9} "
+    print(f"{'input':36} {'frames':>8} {'V2G msgs':>9} {'decode s':>9} {'frames/s':>10} {'msgs/s':>9} "
           f"{'peak MiB':>9} {'tshark s':>9} {'ratio':>6}")
-    for label, path in inputs:
-        decode = measure_decode(path)
+    for (label, path), cache in ((item, cache) for item in inputs for cache in ("cached", "uncached")):
+        decode = measure_decode(path, cache)
         tshark = measure_tshark(path)
-        print(f"{label:24} {decode['frames']:8d} {decode['messages']:9d} {decode['seconds']:9.2f} "
+        print(f"{label + ', ' + cache:36} {decode['frames']:8d} {decode['messages']:9d} {decode['seconds']:9.2f} "
               f"{decode['frames'] / decode['seconds']:10.0f} {decode['messages'] / decode['seconds']:9.0f} "
               f"{decode['maxrss_mib']:9.1f} {tshark:9.2f} {decode['seconds'] / tshark:6.2f}")
     print("ratio = decode time / tshark time (target <= 2); peak MiB = the decoder's peak RSS, "
-          "process start-up included")
+          "process start-up included;\ncached = the decoder's cache of recently seen payloads on (the default: "
+          "real sessions repeat many messages byte for byte), uncached = every payload decoded")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ PyPI package iso15118 drives through py4j, measured in the same run on the same 
 Inputs: the typical charging-loop messages (CurrentDemandReq/Res, ChargingStatusReq/Res,
 PreChargeReq/Res, DC_ChargeLoopReq/Res) at realistic sizes: the EXI payloads of sessions.jsonl and
 the ``typ`` variant of ../shared/vectors, decoded once, then encoded over and over. Prints
-messages/s and microseconds per message per type and all together, and the ratio to Java, whose
-encode is timed the way iso15118 calls it (one py4j call with the message as JSON per message).
+messages/s and microseconds per message per type and all together, and the ratio to Java, timed
+two ways: as iso15118 calls it (one py4j call with the message as JSON per message), and, where a
+JDK can compile a small loop (javac), EXIficient's own encoder inside the JVM after warm-up, from
+the message's XML (SAX parse included: that is EXIficient's input), without py4j.
 
     python3 bench/bench_exi_encode.py [--seconds 0.3] [--java-rounds 10] [--no-java]
 """
@@ -14,8 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -111,6 +116,105 @@ def java_rate(codec, usable, rounds: int) -> float:
     return rounds * len(usable) / (time.perf_counter() - start)
 
 
+#: the pre-generated EXIficient grammar class in EXICodec.jar for each grammar timed here
+JAVA_GRAMMAR_CLASS = {"din": "DINSpec_70121", "iso2": "ISO15118_2Grammar", "iso20_DC": "ISO15118_20_V2G_CI_DC"}
+
+#: in-JVM loop: per message type, encode its XML documents (one per line) over and over; prints
+#: the label, nanoseconds per message, and the hex of each document's encoding
+JAVA_LOOP = """
+import com.siemens.ct.exi.core.EXIFactory;
+import com.siemens.ct.exi.core.grammars.Grammars;
+import com.siemens.ct.exi.core.helpers.DefaultEXIFactory;
+import com.siemens.ct.exi.main.api.sax.EXIResult;
+import java.io.ByteArrayOutputStream;
+import java.io.StringReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HexFormat;
+import java.util.List;
+import org.xml.sax.InputSource;
+import org.xml.sax.XMLReader;
+import org.xml.sax.helpers.XMLReaderFactory;
+
+public class EncodeLoop {
+    static byte[] encode(EXIFactory factory, XMLReader reader, String xml) throws Exception {
+        EXIResult result = new EXIResult(factory);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        result.setOutputStream(out);
+        reader.setContentHandler(result.getHandler());
+        reader.parse(new InputSource(new StringReader(xml)));
+        return out.toByteArray();
+    }
+
+    public static void main(String[] args) throws Exception {
+        double seconds = Double.parseDouble(args[0]);
+        for (int i = 1; i + 2 < args.length; i += 3) {
+            EXIFactory factory = DefaultEXIFactory.newInstance();
+            factory.setGrammars((Grammars) Class.forName("com.siemens.ct.exi.main.generatedgrammar." + args[i + 1])
+                .getDeclaredConstructor().newInstance());
+            factory.setValuePartitionCapacity(0);
+            factory.setValueMaxLength(0);
+            factory.setMaximumNumberOfBuiltInElementGrammars(0);
+            factory.setMaximumNumberOfBuiltInProductions(0);
+            XMLReader reader = XMLReaderFactory.createXMLReader();
+            List<String> documents = Files.readAllLines(Path.of(args[i + 2]));
+            StringBuilder hex = new StringBuilder();
+            for (String xml : documents) {
+                hex.append(' ').append(HexFormat.of().formatHex(encode(factory, reader, xml)));
+            }
+            long warmUntil = System.nanoTime() + (long) (seconds * 1e9);
+            while (System.nanoTime() < warmUntil) {
+                for (String xml : documents) encode(factory, reader, xml);
+            }
+            long count = 0;
+            long start = System.nanoTime();
+            long until = start + (long) (seconds * 1e9);
+            while (System.nanoTime() < until) {
+                for (String xml : documents) encode(factory, reader, xml);
+                count += documents.size();
+            }
+            System.out.println(args[i] + " " + (System.nanoTime() - start) / count + hex);
+        }
+    }
+}
+"""
+
+
+def java_in_jvm(by_type, seconds: float):
+    """{(grammar, name): (ns per message, all bytes equal ours)} from EXIficient inside the JVM,
+    or the reason it cannot run."""
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if javac is None or java is None:
+        return None, "no JDK (javac) to compile the in-JVM loop; the py4j figures above stand alone"
+    try:
+        from iso15118.shared.settings import JAR_FILE_PATH
+    except Exception as exc:
+        return None, f"iso15118 cannot be imported ({type(exc).__name__})"
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "EncodeLoop.java"
+        source.write_text(JAVA_LOOP, encoding="utf-8")
+        compiled = subprocess.run([javac, "-cp", JAR_FILE_PATH, "-d", folder, str(source)],
+                                  capture_output=True, text=True)
+        if compiled.returncode != 0:
+            return None, "javac failed: " + compiled.stderr.strip().splitlines()[-1]
+        arguments = [str(seconds)]
+        for number, ((grammar, name), group) in enumerate(sorted(by_type.items())):
+            documents = Path(folder) / f"{number}.xml"
+            documents.write_text("\n".join(message.to_xml() for _, _, _, message in group), encoding="utf-8")
+            arguments += [f"{grammar}/{name}", JAVA_GRAMMAR_CLASS[grammar], str(documents)]
+        ran = subprocess.run([java, "-cp", f"{JAR_FILE_PATH}:{folder}", "EncodeLoop", *arguments],
+                             capture_output=True, text=True, timeout=600)
+        if ran.returncode != 0:
+            return None, "the in-JVM loop failed: " + (ran.stderr.strip().splitlines() or ["?"])[-1]
+    results = {}
+    for line in ran.stdout.splitlines():
+        label, nanoseconds, *hexes = line.split()
+        grammar, name = label.split("/")
+        ours = [data.hex() for _, _, data, _ in by_type[(grammar, name)]]
+        results[(grammar, name)] = (int(nanoseconds), hexes == ours)
+    return results, ""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=0.3, help="time per message type")
@@ -164,6 +268,22 @@ def main():
     java = java_rate(codec, usable, args.java_rounds)
     print(f"  all {len(usable):3}{'':27} {java:9.0f} msg/s {1e6 / java:8.1f} us/msg; "
           f"openv2gx / Java = {ours / java:.0f}x")
+    codec.gateway.shutdown()
+
+    in_jvm, why = java_in_jvm(by_type, args.seconds * 3)
+    if in_jvm is None:
+        print(f"\nJava EXIficient inside the JVM: cannot run: {why}")
+        return
+    print("\nJava EXIficient encode inside the JVM (XML in, SAX parse included, after warm-up, no py4j):")
+    total_java = total_ours = 0.0
+    for key, (nanoseconds, same) in sorted(in_jvm.items()):
+        count = len(by_type[key])
+        total_java += nanoseconds * count
+        total_ours += 1e9 / rates[key] * count
+        print(f"  {key[0]:10} {key[1]:20} {1e9 / nanoseconds:9.0f} msg/s {nanoseconds / 1e3:8.1f} us/msg; "
+              f"openv2gx / Java = {1e9 / rates[key] / nanoseconds:.2f}x time{'' if same else '  (bytes differ!)'}")
+    print(f"  all {len(items):3}{'':27} {len(items) * 1e9 / total_java:9.0f} msg/s; "
+          f"openv2gx time / Java time = {total_ours / total_java:.2f}")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ def messages(schema: str, root: str, body: str | None = None, *, exclude=frozens
         raise ValueError(f"{root} of {schema} cannot be filled without wildcard content")
     forced = {}
     if body is not None:
+        if body not in body_members(schema) or body in exclude:
+            raise ValueError(f"{body} is not a V2G_Message/Body member of {schema} that may be drawn")
         forced[_child_grammar(tables, "V2G_Message", "Body")] = body
     costs = _costs(tables)
     limits = (max_elements, max_items, max_depth)

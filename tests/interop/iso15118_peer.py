@@ -109,9 +109,3 @@ class Iso15118Peer:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-    def __enter__(self) -> Iso15118Peer:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
