@@ -22,7 +22,15 @@ from ccssniff.emulate.physics import (
     SimulationParams,
 )
 from ccssniff.emulate.v2g_evse import SendMessage, SessionEnded, V2gEvse
-from ccssniff.emulate.v2g_messages import LOOP_REQUESTS, from_physical, from_rational
+from ccssniff.emulate.v2g_din_iso2 import WELDING_DETECTION_LIMIT, WELDING_SAFE_VOLTAGE
+from ccssniff.emulate.v2g_messages import (
+    LOOP_REQUESTS,
+    from_physical,
+    from_rational,
+    physical_value,
+    rational,
+    timed_table,
+)
 from ccssniff.emulate.v2g_pev import V2gPev
 from ccssniff.standards import message_parts
 
@@ -64,15 +72,18 @@ class Session:
         return [entry.content for entry in self.log if entry.name == name]
 
 
-def machines(protocol: str, mode: str, seed: int = 1, pev_protocols=None, evse_protocols=None):
+def machines(protocol: str, mode: str, seed: int = 1, pev_protocols=None, evse_protocols=None,
+             relaxed_timing: float = 1.0):
     circuit = make_circuit(mode)
-    evse = V2gEvse(circuit, protocols=evse_protocols or (protocol,), mode=mode)
+    evse = V2gEvse(circuit, protocols=evse_protocols or (protocol,), mode=mode,
+                   relaxed_timing=relaxed_timing)
     pev = V2gPev(circuit, protocols=pev_protocols or (protocol,), mode=mode,
-                 rng=random.Random(seed))
+                 rng=random.Random(seed), relaxed_timing=relaxed_timing)
     return Session(evse, pev, circuit)
 
 
-def run(session: Session, tamper=None, limit: float = 600.0) -> Session:
+def run(session: Session, tamper=None, limit: float = 600.0,
+        response_latency: float = RESPONSE_LATENCY) -> Session:
     """Play the session until both machines are done; ``tamper(name, message)`` returns the
     list of messages to deliver instead (empty to lose it, two to duplicate it)."""
     evse, pev, circuit = session.evse, session.pev, session.circuit
@@ -87,7 +98,7 @@ def run(session: Session, tamper=None, limit: float = 600.0) -> Session:
             copies = tamper(name, output.message) if tamper else [output.message]
             for message in copies:
                 data = openv2gx.encode(message, output.schema)  # raises if it does not fit the XSD
-                latency = REQUEST_LATENCY if sender is pev else RESPONSE_LATENCY
+                latency = REQUEST_LATENCY if sender is pev else response_latency
                 heapq.heappush(wire, (now + latency, next(order), receiver, output.schema, data))
 
     transmit(pev.start(now), pev, evse)
@@ -510,3 +521,109 @@ def test_stop_ends_the_charge_loop_early():
     run(session, stop_after_ten)
     assert session.pev.ended.ok and session.names().count("DC_ChargeLoopReq") == 10
     assert session.circuit.battery.soc < 75.0
+
+
+@pytest.mark.parametrize("protocol", ["din", "iso2", "iso20"])
+def test_welding_detection_gives_up_when_the_voltage_never_falls(protocol):
+    welding = "DC_WeldingDetectionRes" if protocol == "iso20" else "WeldingDetectionRes"
+
+    def stuck_output(name, message):
+        if name == welding:  # a charger whose output stays at battery voltage
+            content = message[welding] if protocol == "iso20" else message["V2G_Message"]["Body"][welding]
+            content["EVSEPresentVoltage"] = rational(400.0) if protocol == "iso20" \
+                else physical_value(400.0, "V")
+        return [message]
+    session = run(machines(protocol, "dc"), stuck_output)
+    assert session.pev.ended == session.evse.ended == SessionEnded(True, "SessionStop")
+    requests = [e for e in session.log if e.name == welding[:-3] + "Req"]
+    assert len(requests) > 3
+    assert requests[-1].time - requests[0].time <= WELDING_DETECTION_LIMIT + 0.2 + 0.02
+    voltage = from_rational if protocol == "iso20" else from_physical
+    assert all(voltage(c["EVSEPresentVoltage"]) > WELDING_SAFE_VOLTAGE for c in session.contents(welding))
+    if protocol == "iso20":
+        kinds = [r.content["EVProcessing"] for r in requests]
+        assert kinds[-1] == "Finished" and set(kinds[:-1]) == {"Ongoing"}
+    assert session.names()[-2:] == ["SessionStopReq", "SessionStopRes"]
+
+
+# --- relaxed timing ------------------------------------------------------------------------
+
+
+def test_timed_table_scales_every_timeout_we_enforce():
+    standard, relaxed = timed_table("iso2"), timed_table("iso2", 2.5)
+    assert relaxed.sequence_timeout == 2.5 * standard.sequence_timeout
+    assert relaxed.communication_setup_timeout == 2.5 * standard.communication_setup_timeout
+    assert relaxed.msg_timeouts == {k: 2.5 * v for k, v in standard.msg_timeouts.items()}
+    assert relaxed.loop_timeouts == {k: 2.5 * v for k, v in standard.loop_timeouts.items()}
+    assert relaxed.transitions == standard.transitions
+    assert timed_table("din", 1.0) is timed_table("din")
+    with pytest.raises(ValueError, match="positive"):
+        timed_table("din", 0.0)
+
+
+@pytest.mark.parametrize("protocol,mode", SESSIONS)
+def test_relaxed_timing_waits_for_a_slow_evse(protocol, mode):
+    # every response 2.2 s late: beyond every V2G_EVCC_Msg_Timeout of the session's requests
+    strict = run(machines(protocol, mode), response_latency=2.2)
+    assert strict.pev.ended == SessionEnded(False, "no supportedAppProtocolRes within V2G_EVCC_Msg_Timeout")
+    relaxed = run(machines(protocol, mode, relaxed_timing=10.0), response_latency=2.2, limit=3600.0)
+    assert relaxed.pev.ended == relaxed.evse.ended == SessionEnded(True, "SessionStop")
+    assert distinct_requests(relaxed.names()) == EXPECTED[protocol, mode]
+
+
+def test_relaxed_timing_scales_the_evses_sequence_timeout():
+    circuit = make_circuit()
+    evse, pev = V2gEvse(circuit, protocols=("din",), relaxed_timing=2.0), V2gPev(circuit, protocols=("din",))
+    (hello,) = pev.start(0.0)
+    evse.on_message(hello.message, 0.01)
+    patience = 2.0 * timed_table("din").sequence_timeout
+    assert evse.next_deadline() == pytest.approx(0.01 + patience)
+    assert evse.on_timer(0.01 + patience * 0.9) == [] and evse.ended is None
+    (ended,) = evse.on_timer(0.01 + patience)
+    assert not ended.ok and "sequence_timeout" in ended.reason
+
+
+@pytest.mark.parametrize("mode", ["dc", "ac"])
+def test_iso20_schedule_carries_a_free_absolute_price_schedule(mode, xsd):
+    session = run(machines("iso20", mode))
+    (entry,) = [e for e in session.log if e.name == "ScheduleExchangeRes"]
+    xsd[entry.schema].validate(entry.message.to_xml())
+    (schedule_tuple,) = entry.content["Scheduled_SEResControlMode"]["ScheduleTuple"]
+    schedule = schedule_tuple["ChargingSchedule"]
+    prices = schedule["AbsolutePriceSchedule"]
+    assert prices["TimeAnchor"] == schedule["PowerSchedule"]["TimeAnchor"]
+    assert prices["PriceAlgorithm"] == "urn:iso:std:iso:15118:-20:PriceAlgorithm:1-Power"
+    assert len(prices["Currency"]) == len(prices["Language"]) == 3
+    rules = [rule for stack in prices["PriceRuleStacks"]["PriceRuleStack"] for rule in stack["PriceRule"]]
+    assert rules and all(from_rational(rule["EnergyFee"]) == 0.0 for rule in rules)
+
+
+# --- the car's side of a real-interface driver ---------------------------------------------
+
+
+@pytest.mark.parametrize("protocol,mode", SESSIONS)
+def test_supply_charges_the_cars_battery_with_what_the_evse_reports(protocol, mode):
+    from ccssniff.emulate.driver import Supply
+    from ccssniff.emulate.physics import Battery
+
+    session = run(machines(protocol, mode))
+    params = SimulationParams(battery=session.circuit.battery.params)
+    supply, battery = Supply(mode, params), Battery(params.battery)
+    loop_response = next(n for n in session.names() if n[:-3] in LOOP_REQUESTS and n.endswith("Res"))
+    currents, previous = {}, 0.0
+    for entry in session.log:
+        battery.step(entry.time - previous, supply.battery_current(battery))
+        previous = entry.time
+        if entry.name.endswith("Res"):
+            supply.read(entry.name, entry.content)
+            currents.setdefault(entry.name, []).append(supply.current)
+    assert battery.soc > battery.params.start_soc + 1.0
+    assert max(currents[loop_response]) > 0.0
+    assert currents["PowerDeliveryRes"][-1] == currents["SessionStopRes"][-1] == 0.0
+    if mode == "ac":  # the car's on-board charger takes 16 A per phase of the EVSE's 32 A
+        assert max(currents[loop_response]) == pytest.approx(16.0, rel=0.01)
+        assert supply.battery_current(Battery(params.battery)) == 0.0
+    else:
+        reported = [from_rational(c["EVSEPresentCurrent"]) if protocol == "iso20"
+                    else from_physical(c["EVSEPresentCurrent"]) for c in session.contents(loop_response)]
+        assert currents[loop_response] == pytest.approx(reported)

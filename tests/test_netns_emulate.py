@@ -3,12 +3,14 @@ UDP and TCP, SLAC frames crossing the veth directly (no modem: --modem none)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
 import pytest
 
 from ccssniff.capture.reader import read_packets
+from ccssniff.decode.body import content_of
 from ccssniff.decode.events import ERROR, HOMEPLUG, SDP, V2G
 from ccssniff.decode.pipeline import Pipeline
 from ccssniff.emulate import netns
@@ -16,12 +18,30 @@ from ccssniff.emulate import netns
 pytestmark = pytest.mark.skipif(netns.unavailable_reason() is not None,
                                 reason=str(netns.unavailable_reason()))
 SESSION_TIMEOUT = 60
+# small enough that two seconds of charging move the SOC visibly
+CAPACITY_KWH = "0.5"
+# a clock that starts at boot is far off; a wall clock agrees with the capture's timestamps
+CLOCK_AGREEMENT = 60.0  # s
 
 
 def emulator(side, interface, protocol, mode, record):
     return [sys.executable, "-c", "from ccssniff.cli import main; main()", "emulate", side, interface,
-            "--protocol", protocol, "--mode", mode, "--modem", "none", "--charge-time", "2", "--timeout", str(SESSION_TIMEOUT),
-            "--seed", "7", "-w", str(record)]
+            "--protocol", protocol, "--mode", mode, "--modem", "none", "--charge-time", "2",
+            "--timeout", str(SESSION_TIMEOUT), "--seed", "7", "--capacity", CAPACITY_KWH, "-w", str(record)]
+
+
+def soc_change(output: str) -> tuple[float, float]:
+    found = re.search(r"SOC ([\d.]+) -> ([\d.]+) %", output)
+    assert found, output
+    return float(found.group(1)), float(found.group(2))
+
+
+def time_stamps(event) -> list[int]:
+    """The wall-clock times a message carries: EVSETimeStamp, DateTimeNow, an ISO-20 Header's."""
+    content = content_of(event.message)
+    stamps = [content.get("EVSETimeStamp"), content.get("DateTimeNow"),
+              (content.get("Header") or {}).get("TimeStamp")]
+    return [stamp for stamp in stamps if stamp is not None]
 
 
 @pytest.mark.parametrize("protocol,mode", [("din", "dc"), ("iso2", "dc"), ("iso20", "dc"), ("iso2", "ac")])
@@ -49,3 +69,10 @@ def test_evse_and_pev_complete_a_session_over_kernel_tcp(tmp_path, protocol, mod
     v2g = [e.message.name for e in events if e.kind == V2G]
     assert v2g[0] == "supportedAppProtocolReq" and v2g[-1] == "SessionStopRes"
     assert [e for e in events if e.kind == ERROR] == []
+
+    stamped = [(e.time, stamp) for e in events if e.kind == V2G for stamp in time_stamps(e)]
+    assert stamped, "no message with a time stamp"
+    assert all(abs(stamp - frame_time) <= CLOCK_AGREEMENT for frame_time, stamp in stamped), stamped[:3]
+    # the car's battery took the current the charger reported
+    start, end = soc_change(car_output)
+    assert end > start

@@ -115,12 +115,15 @@ def side_command(side: str):
                   help="Seconds of charge loop before the EV stops (0: until the target SOC).")
     @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
                   help="Give up when the session takes longer.")
+    @click.option("--relaxed-timing", "relaxed_timing", metavar="FACTOR", type=click.FloatRange(min=1),
+                  default=1.0, show_default=True,
+                  help="Multiply the V2G message, sequence and loop timeouts we enforce, for slow peers.")
     @click.option("-w", "--write", "record", type=click.Path(dir_okay=False, path_type=Path),
                   help="Record every frame on the interface to this pcapng file.")
     @click.option("--seed", type=int, help="Seed for session IDs, RunIDs and keys (default: random).")
     @simulation_options
-    def command(interface, protocols, mode, no_slac, modem, port, charge_time, timeout, record, seed,
-                **simulation):
+    def command(interface, protocols, mode, no_slac, modem, port, charge_time, timeout, relaxed_timing,
+                record, seed, **simulation):
         import asyncio
 
         from ccssniff.emulate.driver import DriverError, EmulatorConfig, Progress, run_side
@@ -129,8 +132,8 @@ def side_command(side: str):
         config = EmulatorConfig(interface=interface, protocols=tuple(protocols) or ("din",), mode=mode,
                                 params=simulation_params(**simulation), slac=not no_slac, modem=modem,
                                 port=port, charge_time=charge_time or None, timeout=timeout,
-                                record=record, seed=seed)
-        progress = Progress()
+                                record=record, seed=seed, relaxed_timing=relaxed_timing)
+        progress = Progress(soc=config.params.battery.start_soc)
         try:
             with live_progress(progress, title=f"{side.upper()} on {interface}"):
                 result = asyncio.run(run_side(side, config, progress))
@@ -142,7 +145,8 @@ def side_command(side: str):
             raise UsageFailure("aborted") from None
         status = "completed" if result.ok else "FAILED"
         click.echo(f"{side.upper()}: session {status} ({result.reason}); protocol {progress.protocol}, "
-                   f"{progress.messages} V2G messages")
+                   f"{progress.messages} V2G messages; SOC {config.params.battery.start_soc:.2f} -> "
+                   f"{progress.soc:.2f} %")
         if not result.ok:
             raise SystemExit(1)
 

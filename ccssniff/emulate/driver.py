@@ -3,6 +3,10 @@
 SLAC frames go through libpcap (pcap-ct) on the interface; SDP through a kernel UDP socket on
 the interface's link-local address; V2G through kernel TCP. The machines decide everything;
 this module only moves bytes, keeps their deadlines, steps the physics and reports progress.
+
+The machines get the wall clock (Unix seconds, ``time.time``) as ``now``: they write it into
+EVSETimeStamp, DateTimeNow and the ISO 15118-20 Header TimeStamp and TimeAnchor, which a peer
+reads as a date. Their deadlines are on the same clock, so every wait is deadline - time.time().
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from typing import Any, Callable
 
 import openv2gx
 from ccssniff.emulate.lab import PAYLOAD_TYPES, SECC_PORT, v2gtp
-from ccssniff.emulate.physics import DcCircuit, SimulationParams
+from ccssniff.emulate.physics import Battery, DcCircuit, SimulationParams
 from ccssniff.emulate.sdp import Discovered, DiscoveryFailed, SdpClient, SdpServer, SendDatagram
 from ccssniff.emulate.v2g_evse import SendMessage, SessionEnded, V2gEvse
+from ccssniff.emulate.v2g_messages import LOOP_REQUESTS
 from ccssniff.emulate.v2g_pev import V2gPev
+from ccssniff.standards import message_parts
 from ccssniff.standards import sdp as sdp_std
+from ccssniff.standards.physical import physical_value
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +62,7 @@ class EmulatorConfig:
     timeout: float = 120.0
     record: Path | None = None
     seed: int | None = None
+    relaxed_timing: float = 1.0  # multiplies the V2G timeouts the machines enforce
 
 
 @dataclass
@@ -65,8 +73,8 @@ class Progress:
     protocol: str | None = None
     last_message: str = ""
     messages: int = 0
-    voltage: float = 0.0
-    current: float = 0.0
+    voltage: float = 0.0  # V: DC at the cable, AC per phase
+    current: float = 0.0  # A: DC at the cable, AC per phase
     soc: float = 0.0
     result: str = ""
 
@@ -151,20 +159,20 @@ class HomePlugLink:
 async def run_machine(machine, deliver: Callable[[Any, float], list], inbox: asyncio.Queue,
                       handle: Callable[[list], bool], timeout: float) -> None:
     """Feed a sans-IO machine from ``inbox`` and its deadlines until ``handle`` says done."""
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + timeout
+    give_up = time.time() + timeout
     while True:
         deadline = machine.next_deadline()
-        wait = min(x for x in (deadline, give_up) if x is not None) - loop.time()
+        wait = min(x for x in (deadline, give_up) if x is not None) - time.time()
         try:
             item = await asyncio.wait_for(inbox.get(), timeout=max(0.0, wait))
         except asyncio.TimeoutError:
-            if loop.time() >= give_up:
+            now = time.time()
+            if now >= give_up:
                 raise DriverError("the session took longer than the timeout") from None
-            if handle(machine.on_timer(loop.time())):
+            if handle(machine.on_timer(now)):
                 return
             continue
-        if handle(deliver(item, loop.time())):
+        if handle(deliver(item, time.time())):
             return
 
 
@@ -176,7 +184,6 @@ async def run_slac(side: str, config: EmulatorConfig, rng: random.Random, progre
     options = {} if config.modem == "auto" else {"modem_mac": None}
     machine = (slac.SlacPev if side == "pev" else slac.SlacEvse)(mac, rng=rng, **options)
     link = HomePlugLink(config.interface)
-    loop = asyncio.get_running_loop()
     outcome: list = []
 
     def handle(outputs) -> bool:
@@ -191,7 +198,7 @@ async def run_slac(side: str, config: EmulatorConfig, rng: random.Random, progre
         return False
 
     try:
-        if not handle(machine.start(loop.time())):
+        if not handle(machine.start(time.time())):
             await run_machine(machine, machine.receive_frame, link.queue, handle, config.timeout)
     finally:
         link.close()
@@ -211,15 +218,68 @@ async def read_pdu(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return payload_type, await reader.readexactly(length)
 
 
-def find_value(content, name: str) -> float | None:
-    """A PhysicalValue / RationalNumber child of a message body, as a float."""
-    from ccssniff.standards.physical import physical_value
-    if not isinstance(content, dict) or not isinstance(content.get(name), dict):
+def find_value(content, *path: str) -> float | None:
+    """A PhysicalValue / RationalNumber inside a message's content, as a float; None if absent."""
+    for name in path:
+        if not isinstance(content, dict):
+            return None
+        content = content.get(name)
+    if not isinstance(content, dict):
         return None
     try:
-        return physical_value(content[name])[0]
+        return physical_value(content)[0]
     except (KeyError, TypeError, ValueError):
         return None
+
+
+class Supply:
+    """What the charger says it delivers, as the car's side reads it from the responses: the car
+    has no power stage of its own, so its battery charges with this and the live view shows it.
+
+    DC: EVSEPresentVoltage and EVSEPresentCurrent (PhysicalValue or ISO-20 RationalNumber).
+    AC: the per-phase current the on-board charger draws, at the nominal voltage. ISO 15118-2
+    ChargingStatusRes reports no present current: the car draws its own maximum within the EVSE's
+    maximum current (when it names one). ISO 15118-20 AC_ChargeLoopRes reports the present active
+    power. Only charge loop responses carry a charging current; any other means none flows.
+    """
+
+    def __init__(self, mode: str, params: SimulationParams):
+        self.mode = mode
+        self.phases = max(1, min(params.evse.ac_phases, params.battery.ac_phases))
+        self.nominal_voltage = params.evse.ac_nominal_voltage  # until the EVSE names its own
+        self.ev_max_current = params.battery.ac_max_current
+        self.evse_max_current: float | None = None  # A per phase, from ChargeParameterDiscoveryRes
+        self.voltage = 0.0  # V: DC at the inlet, AC per phase
+        self.current = 0.0  # A: DC into the battery, AC per phase
+
+    def read(self, name: str, content) -> None:
+        charging = name.removesuffix("Res") in LOOP_REQUESTS
+        if self.mode == "dc":
+            voltage = find_value(content, "EVSEPresentVoltage")
+            self.voltage = self.voltage if voltage is None else voltage
+            self.current = (find_value(content, "EVSEPresentCurrent") or 0.0) if charging else 0.0
+            return
+        offered = "AC_EVSEChargeParameter"  # in ISO 15118-2 ChargeParameterDiscoveryRes
+        self.nominal_voltage = find_value(content, offered, "EVSENominalVoltage") or self.nominal_voltage
+        self.evse_max_current = find_value(content, offered, "EVSEMaxCurrent") or self.evse_max_current
+        current = 0.0
+        if charging:
+            power = find_value(content, "Scheduled_AC_CLResControlMode", "EVSEPresentActivePower")
+            if power is not None:
+                current = power / (self.phases * self.nominal_voltage)
+            else:  # no present value: the car draws its own maximum, within the EVSE's
+                evse_max = find_value(content, "EVSEMaxCurrent") or self.evse_max_current
+                current = min(self.ev_max_current, evse_max or self.ev_max_current)
+        self.current = current
+        self.voltage = self.nominal_voltage if current > 0 else 0.0
+
+    def battery_current(self, battery: Battery) -> float:
+        """DC amperes into the battery (AC through an on-board charger taken as lossless)."""
+        if self.mode == "dc":
+            return self.current
+        if battery.charging_complete:
+            return 0.0
+        return self.phases * self.voltage * self.current / max(battery.terminal_voltage(0.0), 1.0)
 
 
 def schema_for(payload_type: int, protocol: str | None) -> str:
@@ -232,6 +292,7 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
                    config: EmulatorConfig) -> SessionEnded:
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue = asyncio.Queue()
+    supply = Supply(config.mode, config.params)
     ended: list[SessionEnded] = []
     charge_started: list[float] = []
 
@@ -242,18 +303,23 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
         except (asyncio.IncompleteReadError, ConnectionError):
             inbox.put_nowait(None)
 
-    reported = {"current": 0.0}
-
     async def physics():
+        stage = circuit.stage
         while True:
             await asyncio.sleep(PHYSICS_PERIOD)
             if is_pev:
-                # the car's own battery takes the current the remote charger says it delivers
-                circuit.battery.step(PHYSICS_PERIOD, reported["current"] if charge_started else 0.0)
+                # the car's own battery takes what the remote charger says it delivers
+                circuit.battery.step(PHYSICS_PERIOD, supply.battery_current(circuit.battery))
+                progress.voltage, progress.current = supply.voltage, supply.current
+            elif config.mode == "ac":
+                # AC bypasses the DC circuit: the machine charges through the on-board charger
+                machine.advance_ac(time.time())
+                charging = stage.mode == stage.CHARGE
+                progress.voltage = stage.present_voltage if charging else 0.0
+                progress.current = stage.present_current if charging else 0.0
             else:
                 circuit.step(PHYSICS_PERIOD)
-            progress.voltage = circuit.stage.present_voltage
-            progress.current = circuit.stage.present_current
+                progress.voltage, progress.current = stage.present_voltage, stage.present_current
             progress.soc = circuit.battery.soc
 
     def handle(outputs) -> bool:
@@ -271,11 +337,10 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
         progress.messages += 1
         progress.last_message = openv2gx.Message(message).name or "?"
         progress.protocol = getattr(machine, "protocol", None) or progress.protocol
-        if progress.last_message in ("CurrentDemandReq", "ChargingStatusReq", "DC_ChargeLoopReq",
-                                     "AC_ChargeLoopReq") and not charge_started:
-            charge_started.append(loop.time())
+        if progress.last_message.removesuffix("Req") in LOOP_REQUESTS and not charge_started:
+            charge_started.append(time.time())
         if is_pev and charge_started and config.charge_time is not None \
-                and loop.time() - charge_started[0] >= config.charge_time:
+                and time.time() - charge_started[0] >= config.charge_time:
             machine.stop()
 
     def deliver(item, now):
@@ -287,9 +352,8 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
         except openv2gx.DecodeError as exc:
             return [SessionEnded(False, f"undecodable message from the peer: {exc}")]
         note(message)
-        present = find_value(message.body, "EVSEPresentCurrent")
-        if present is not None:
-            reported["current"] = present
+        if is_pev:
+            supply.read(*message_parts(message))
         return machine.on_message(message, now)
 
     tasks = [asyncio.create_task(receive()), asyncio.create_task(physics())]
@@ -298,7 +362,7 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
         interrupt(loop, machine.stop)
     try:
         if is_pev:
-            handle(machine.start(loop.time()))
+            handle(machine.start(time.time()))
         if not ended:
             await run_machine(machine, deliver, inbox, handle, config.timeout)
         await writer.drain()
@@ -306,6 +370,7 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
         for task in tasks:
             task.cancel()
         writer.close()
+        progress.soc = circuit.battery.soc
     return ended[0]
 
 
@@ -384,7 +449,7 @@ async def run_evse(config: EmulatorConfig, progress: Progress) -> SessionEnded:
         loop.remove_reader(udp.fileno())
         udp.close()
     machine = V2gEvse(circuit, protocols=config.protocols, mode=config.mode,
-                      new_session_id=lambda: rng.randbytes(8))
+                      new_session_id=lambda: rng.randbytes(8), relaxed_timing=config.relaxed_timing)
     try:
         return await converse(machine, reader, writer, circuit, progress, False, config)
     finally:
@@ -416,7 +481,7 @@ async def discover(config: EmulatorConfig, progress: Progress) -> tuple[str, int
         return False
 
     try:
-        if not handle(client.start(loop.time())):
+        if not handle(client.start(time.time())):
             await run_machine(client, client.on_datagram, inbox, handle, config.timeout)
     finally:
         loop.remove_reader(udp.fileno())
@@ -433,7 +498,8 @@ async def run_pev(config: EmulatorConfig, progress: Progress) -> SessionEnded:
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection(f"{address}%{config.interface}", port), timeout=config.timeout)
     circuit = DcCircuit(config.params)
-    machine = V2gPev(circuit, protocols=config.protocols, mode=config.mode, rng=rng)
+    machine = V2gPev(circuit, protocols=config.protocols, mode=config.mode, rng=rng,
+                     relaxed_timing=config.relaxed_timing)
     return await converse(machine, reader, writer, circuit, progress, True, config)
 
 

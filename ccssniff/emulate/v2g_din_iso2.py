@@ -21,6 +21,10 @@ from ccssniff.emulate.v2g_messages import (
 
 # The EV stops welding detection once the EVSE output is below this (contacts safe to open)
 WELDING_SAFE_VOLTAGE = 60.0
+# ...or after this long (s) whatever the EVSE reports: no standard bounds the loop, and real EVs
+# give up after a few seconds and end the session (leaving the verdict on the contactors to their
+# own diagnostics) rather than stay plugged in to a charger whose output never falls
+WELDING_DETECTION_LIMIT = 5.0
 METER_ID = "CCSSNIFF-METER-1"
 SCHEDULE_TUPLE_ID = 1
 
@@ -208,6 +212,8 @@ class DinIso2Pev:
 
     first: Step = ("SessionSetup", "")
     stop: Step = ("PowerDelivery", "Stop")
+    welding: Step = ("WeldingDetection", "")
+    welding_given_up: Step = ("SessionStop", "")  # after WELDING_DETECTION_LIMIT
 
     def __init__(self, protocol: str, circuit: DcCircuit, mode: str, evcc_id: bytes):
         self.dialect = DIALECTS[protocol]

@@ -7,7 +7,7 @@ contents per standard live in v2g_din_iso2 and v2g_iso20.
 
 The driver steps the DC circuit (``DcCircuit.step``) as time passes; AC energy goes through
 the car's on-board charger, which this machine accounts for itself with ``PowerStage.step_ac``
-over the time between the messages it sees.
+over the time between the messages it sees (and whenever ``advance_ac`` is called).
 """
 
 from __future__ import annotations
@@ -27,14 +27,10 @@ from ccssniff.emulate.v2g_messages import (
     check_options,
     handshake_namespace,
     protocol_version,
+    timed_table,
     wrap,
 )
-from ccssniff.standards import (
-    SequenceTracker,
-    message_parts,
-    session_id_of,
-    table_for_protocol,
-)
+from ccssniff.standards import SequenceTracker, message_parts, session_id_of
 from ccssniff.standards.apphandshake import PROTOCOL_BY_NAMESPACE
 
 __all__ = ["Output", "SendMessage", "SessionEnded", "V2gEvse"]
@@ -48,19 +44,21 @@ class V2gEvse:
     def __init__(self, circuit: DcCircuit, protocols: tuple[str, ...] = ("iso20", "iso2", "din"),
                  mode: str = "dc", evse_id: str = "DE*CCS*E0001",
                  new_session_id: Callable[[], bytes] | None = None,
-                 payment: str = "ExternalPayment") -> None:
+                 payment: str = "ExternalPayment", relaxed_timing: float = 1.0) -> None:
         self.circuit = circuit
         self.protocols = check_options(protocols, mode)  # the ones this EVSE speaks
         self.mode = mode
         self.evse_id = evse_id
         self.payment = payment
         self._new_session_id = new_session_id or (lambda: bytes.fromhex("0102030405060708"))
+        self.relaxed_timing = relaxed_timing  # multiplies every timeout we enforce (timed_table)
         self.protocol: str | None = None
         self.session_id: bytes | None = None
         self.tracker: SequenceTracker | None = None
         self.ended: SessionEnded | None = None
         self._contents: DinIso2Evse | Iso20Evse | None = None
-        self._handshake = SequenceTracker(table_for_protocol(self.protocols[0]))  # until one is chosen
+        # until one is chosen
+        self._handshake = SequenceTracker(timed_table(self.protocols[0], relaxed_timing))
         self._ac_time: float | None = None
 
     # --- time ---
@@ -72,7 +70,7 @@ class V2gEvse:
     def on_timer(self, now: float) -> list[Output]:
         if self.ended:
             return []
-        self._advance_ac(now)
+        self.advance_ac(now)
         violation = (self.tracker or self._handshake).on_timer(now)
         if violation is None:
             return []
@@ -83,7 +81,7 @@ class V2gEvse:
     def on_message(self, decoded: Mapping[str, Any], now: float) -> list[Output]:
         if self.ended:
             return []
-        self._advance_ac(now)
+        self.advance_ac(now)
         name, content = message_parts(decoded)
         if name == "supportedAppProtocolReq":
             return self._handshake_response(content, now)
@@ -141,17 +139,16 @@ class V2gEvse:
 
     def _choose(self, protocol: str) -> None:
         self.protocol = protocol
-        self.tracker = SequenceTracker(table_for_protocol(protocol))
+        self.tracker = SequenceTracker(timed_table(protocol, self.relaxed_timing))
         if protocol == "iso20":
             self._contents = Iso20Evse(self.circuit, self.mode, self.evse_id)
         else:
             self._contents = DinIso2Evse(protocol, self.circuit, self.mode, self.evse_id,
                                          self.payment)
 
-    # --- internals ---
-
-    def _advance_ac(self, now: float) -> None:
-        """Deliver AC energy for the time since the last event, while charging."""
+    def advance_ac(self, now: float) -> None:
+        """Deliver AC energy for the time since the last event, while charging. Every event
+        does this; a driver calls it between events too, to show the power stage's present state."""
         stage = self.circuit.stage
         if self.mode == "ac" and self._ac_time is not None and stage.mode == stage.CHARGE:
             elapsed = now - self._ac_time
@@ -160,6 +157,8 @@ class V2gEvse:
                 stage.step_ac(step, self.circuit.battery)
                 elapsed -= step
         self._ac_time = now if self._ac_time is None else max(self._ac_time, now)
+
+    # --- internals ---
 
     def _end(self, ok: bool, reason: str) -> list[Output]:
         self.ended = SessionEnded(ok, reason)

@@ -17,9 +17,13 @@ from ccssniff.emulate.v2g_messages import as_list, from_rational, rational, says
 from ccssniff.standards.iso20 import ServiceID
 
 SCHEDULE_TUPLE_ID = 1
+SCHEDULE_DURATION = 86400  # s: one schedule entry for the whole day
 CONTROL_MODE_SCHEDULED = 1  # ServiceDetail parameter ControlMode (2 = dynamic)
 MOBILITY_NEEDS_BY_EVCC = 1  # ServiceDetail parameter MobilityNeedsMode
 NOMINAL_FREQUENCY = 50.0  # Hz
+PRICE_SCHEDULE_ID = 1
+PRICE_CURRENCY, PRICE_LANGUAGE = "EUR", "eng"  # ISO 4217, ISO 639-2
+PRICE_ALGORITHM_POWER = "urn:iso:std:iso:15118:-20:PriceAlgorithm:1-Power"
 PRECHARGE_ONGOING, PRECHARGE_DONE = "Ongoing", "Finished"
 
 
@@ -96,12 +100,20 @@ class Iso20Evse:
                 "EVSENominalFrequency": rational(NOMINAL_FREQUENCY)}}
         if base == "ScheduleExchange":
             max_power = params.max_power if self.mode == "dc" else self._ac_power()
-            entry = {"Duration": 86400, "Power": rational(max_power)}
-            schedule = {"TimeAnchor": max(0, int(now)),
-                        "PowerScheduleEntries": {"PowerScheduleEntry": [entry]}}
+            anchor = max(0, int(now))
+            entry = {"Duration": SCHEDULE_DURATION, "Power": rational(max_power)}
+            schedule = {"TimeAnchor": anchor, "PowerScheduleEntries": {"PowerScheduleEntry": [entry]}}
+            # The price schedule is optional in the XSD, but EVs (iso15118's EVCC among them)
+            # refuse a charging schedule without one: a free day, in the simplest price algorithm
+            prices = {"TimeAnchor": anchor, "PriceScheduleID": PRICE_SCHEDULE_ID,
+                      "Currency": PRICE_CURRENCY, "Language": PRICE_LANGUAGE,
+                      "PriceAlgorithm": PRICE_ALGORITHM_POWER,
+                      "PriceRuleStacks": {"PriceRuleStack": [
+                          {"Duration": SCHEDULE_DURATION,
+                           "PriceRule": [{"EnergyFee": rational(0.0), "PowerRangeStart": rational(0.0)}]}]}}
             return {"EVSEProcessing": "Finished", "Scheduled_SEResControlMode": {"ScheduleTuple": [
                 {"ScheduleTupleID": SCHEDULE_TUPLE_ID,
-                 "ChargingSchedule": {"PowerSchedule": schedule}}]}}
+                 "ChargingSchedule": {"PowerSchedule": schedule, "AbsolutePriceSchedule": prices}}]}}
         if base == "DC_CableCheck":
             return {"EVSEProcessing": "Finished" if stage.isolation_valid else "Ongoing"}
         if base in ("DC_PreCharge", "DC_WeldingDetection"):
@@ -152,6 +164,9 @@ class Iso20Pev:
 
     first: Step = ("SessionSetup", "")
     stop: Step = ("PowerDelivery", "Stop")
+    welding: Step = ("DC_WeldingDetection", "Ongoing")
+    # after WELDING_DETECTION_LIMIT: EVProcessing=Ongoing obliges one more request, so say Finished
+    welding_given_up: Step = ("DC_WeldingDetection", "Finished")
 
     def __init__(self, circuit: DcCircuit, mode: str, evcc_id: str):
         self.circuit = circuit

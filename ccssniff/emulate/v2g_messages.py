@@ -9,12 +9,13 @@ itself with a Header {SessionID, TimeStamp} in its own schema for ISO-20.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ccssniff.standards import din, iso2, iso20
+from ccssniff.standards import SequenceTable, din, iso2, iso20, table_for_protocol
 
 SESSION_ID_NONE = bytes(8)  # the SessionID of a SessionSetupReq that starts a new session
 MODES = ("dc", "ac")
@@ -49,6 +50,25 @@ def check_options(protocols: tuple[str, ...], mode: str) -> tuple[str, ...]:
     if not usable:
         raise ValueError(f"none of {list(protocols)} supports {mode.upper()} charging")
     return usable
+
+
+def timed_table(protocol: str, relaxed_timing: float = 1.0) -> SequenceTable:
+    """The sequence table of ``protocol`` with the timeouts a machine enforces (response,
+    sequence, loop and communication setup) multiplied by ``relaxed_timing``.
+
+    Above 1 for peers slower than the standard allows (a codec in a JVM on a loaded machine):
+    what the peer may take is still the standard's, but we wait longer before giving up."""
+    if relaxed_timing <= 0:
+        raise ValueError(f"the timing factor must be positive, got {relaxed_timing}")
+    table = table_for_protocol(protocol)
+    if relaxed_timing == 1.0:
+        return table
+    return dataclasses.replace(
+        table,
+        msg_timeouts={name: t * relaxed_timing for name, t in table.msg_timeouts.items()},
+        sequence_timeout=table.sequence_timeout * relaxed_timing,
+        loop_timeouts={name: t * relaxed_timing for name, t in table.loop_timeouts.items()},
+        communication_setup_timeout=table.communication_setup_timeout * relaxed_timing)
 
 
 def handshake_namespace(protocol: str, mode: str) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ccssniff.emulate.physics import DcCircuit
-from ccssniff.emulate.v2g_din_iso2 import DinIso2Pev, Step
+from ccssniff.emulate.v2g_din_iso2 import WELDING_DETECTION_LIMIT, DinIso2Pev, Step
 from ccssniff.emulate.v2g_iso20 import Iso20Pev
 from ccssniff.emulate.v2g_messages import (
     LOOP_REQUESTS,
@@ -30,6 +30,7 @@ from ccssniff.emulate.v2g_messages import (
     check_options,
     handshake_namespace,
     protocol_version,
+    timed_table,
     wrap,
 )
 from ccssniff.standards import (
@@ -37,7 +38,6 @@ from ccssniff.standards import (
     SequenceTracker,
     message_parts,
     session_id_of,
-    table_for_protocol,
 )
 
 Interval = tuple[float, float]  # seconds, (shortest, longest)
@@ -51,7 +51,7 @@ class V2gPev:
                  mode: str = "dc", evcc_id: bytes = DEFAULT_EVCC_ID,
                  rng: random.Random | None = None,
                  loop_interval: Interval = (0.1, 0.25), repeat_interval: Interval = (0.1, 0.2),
-                 think_interval: Interval = (0.01, 0.06)) -> None:
+                 think_interval: Interval = (0.01, 0.06), relaxed_timing: float = 1.0) -> None:
         self.circuit = circuit
         self.protocols = check_options(protocols, mode)  # in order of preference (Priority 1 first)
         self.mode = mode
@@ -60,6 +60,8 @@ class V2gPev:
         self.loop_interval = loop_interval
         self.repeat_interval = repeat_interval
         self.think_interval = think_interval
+        self.relaxed_timing = relaxed_timing  # multiplies every timeout we enforce (timed_table)
+        self._handshake_table = timed_table(self.protocols[0], relaxed_timing)  # until one is chosen
         self.protocol: str | None = None
         self.session_id = SESSION_ID_NONE
         self.tracker: SequenceTracker | None = None
@@ -150,7 +152,7 @@ class V2gPev:
 
     def _choose(self, protocol: str) -> None:
         self.protocol = protocol
-        self.tracker = SequenceTracker(table_for_protocol(protocol))
+        self.tracker = SequenceTracker(timed_table(protocol, self.relaxed_timing))
         if protocol == "iso20":
             self._contents = Iso20Pev(self.circuit, self.mode, self.evcc_id.hex().upper())
         else:
@@ -166,12 +168,15 @@ class V2gPev:
         return self.rng.uniform(low, high)
 
     def _response_timeout(self, base: str) -> float:
-        table = self.tracker.table if self.tracker else table_for_protocol(self.protocols[0])
-        return table.msg_timeout(base) or 2.0
+        table = self.tracker.table if self.tracker else self._handshake_table
+        return table.msg_timeout(base) or 2.0 * self.relaxed_timing
 
     def _send(self, step: Step, now: float) -> list[Output]:
         if step[0] in LOOP_REQUESTS and (self.stop_requested or self.circuit.battery.charging_complete):
             step = self._contents.stop
+        if step == self._contents.welding == self._last_sent \
+                and now - self._repeating_since >= WELDING_DETECTION_LIMIT:
+            step = self._contents.welding_given_up
         base = step[0]
         if self._last_sent is None or self._last_sent[0] != base:
             self._repeating_since = now
