@@ -16,6 +16,7 @@ CM_SLAC_PARAM use security type 0. CM_AMP_MAP has no dissector in Wireshark 4.0:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import subprocess
@@ -232,6 +233,9 @@ def test_built_messages_dissect_identically_in_tshark(tmp_path, tshark, batch, v
     with PcapngWriter(path) as writer:
         for number, msg in enumerate(batch, 1):
             writer.write(msg.build_frame(), timestamp=1_700_000_000 + number, comment=f"{number} {msg.name}")
+    # pyshark runs tshark on the current event loop; an earlier asyncio.run() in the same
+    # process (the emulator tests) leaves none, so give it one
+    asyncio.set_event_loop(asyncio.new_event_loop())
     capture = pyshark.FileCapture(str(path), tshark_path=tshark)
     try:
         packets = list(capture)
