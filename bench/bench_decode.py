@@ -23,7 +23,7 @@ OUT = REPO / "bench" / "out"
 
 # Runs the CLI in a child and reports its own peak RSS, so each measurement is of one run only.
 _CHILD = """
-import functools, resource, sys
+import functools, sys
 import ccssniff.decode.schema as schema
 from ccssniff.cli import cli
 if sys.argv[2:] == ["uncached"]:  # every payload through the EXI decoder, repeated or not
@@ -32,7 +32,9 @@ try:
     cli(["decode", "--json", sys.argv[1]], prog_name="ccssniff")
 except SystemExit as exit:
     code = exit.code
-sys.stderr.write("maxrss_kib=%d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM is this process image's own peak; ru_maxrss would include the parent's pages at fork
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")).split()[1]
+sys.stderr.write("maxrss_kib=%s\\n" % peak)
 """
 
 

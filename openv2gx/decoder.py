@@ -5,6 +5,7 @@ from __future__ import annotations
 from .bitstream import BitReader, bit_reader
 from .errors import DecodeError
 from .message import Message, message_name
+from .specialise import SpecialisedDecoder
 from .tables import AT, CH, EE, ISO20_SCHEMAS, SE, Grammar, Tables, load
 
 COOKIE = b"$EXI"
@@ -126,9 +127,11 @@ def _finish(decoder: Decoder, message: Message) -> Message:
     return message
 
 
-def decode_with(tables: Tables, data: bytes, fragment: bool = False) -> Message:
+def decode_with(tables: Tables, data: bytes, fragment: bool = False, specialised: bool = True) -> Message:
+    """``specialised=False`` runs the table interpreter (Decoder), the reference the generated
+    code of specialise.py is tested against."""
     data = bytes(data)
-    decoder = Decoder(data)
+    decoder = SpecialisedDecoder(tables, data) if specialised else Decoder(data)
     reader = decoder.reader
     read_header(reader)
     if fragment:
@@ -145,7 +148,7 @@ def decode_with(tables: Tables, data: bytes, fragment: bool = False) -> Message:
     return _finish(decoder, message)
 
 
-def _decode_fragment(tables: Tables, decoder: Decoder) -> Message:
+def _decode_fragment(tables: Tables, decoder) -> Message:
     reader = decoder.reader
     body = {}
     roots = []
@@ -176,19 +179,20 @@ def _decode_fragment(tables: Tables, decoder: Decoder) -> Message:
     return _finish(decoder, message)
 
 
-def decode(data: bytes, schema: str, fragment: bool = False) -> Message:
+def decode(data: bytes, schema: str, fragment: bool = False, specialised: bool = True) -> Message:
     """Decode one EXI stream with the named grammar.
 
     ``schema`` is one of appHandshake, din, iso2, iso20_CommonMessages, iso20_AC, iso20_DC,
     iso20_WPT, iso20_ACDP, xmldsig; ``iso20`` tries the ISO 15118-20 grammars in turn and
     ``auto`` every grammar (the result's ``warnings`` then says which was assumed).
+    ``specialised=False`` decodes with the table interpreter instead of the generated code.
     """
     if schema in ("iso20", "auto"):
         candidates = ISO20_SCHEMAS if schema == "iso20" else ("appHandshake", "din", "iso2") + ISO20_SCHEMAS
-        return decode_guess(data, candidates, fragment)
+        return decode_guess(data, candidates, fragment, specialised)
     tables = load(schema)
     try:
-        return decode_with(tables, data, fragment)
+        return decode_with(tables, data, fragment, specialised)
     except DecodeError:
         raise
     except RecursionError as exc:
@@ -197,11 +201,11 @@ def decode(data: bytes, schema: str, fragment: bool = False) -> Message:
         raise DecodeError(f"malformed stream ({type(exc).__name__}: {exc})") from exc
 
 
-def decode_guess(data: bytes, candidates, fragment: bool = False) -> Message:
+def decode_guess(data: bytes, candidates, fragment: bool = False, specialised: bool = True) -> Message:
     errors = []
     for name in candidates:
         try:
-            message = decode(data, name, fragment)
+            message = decode(data, name, fragment, specialised)
         except DecodeError as exc:
             errors.append(f"{name}: {exc}")
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .bitstream import BitWriter
 from .errors import EncodeError
+from .specialise import encode_specialised
 from .tables import load
 from .walk import Sink, walk_document
 
@@ -33,10 +34,13 @@ class ExiSink(Sink):
         pass
 
 
-def encode(message, schema: str | None = None, fragment: bool | None = None) -> bytes:
+def encode(message, schema: str | None = None, fragment: bool | None = None, specialised: bool = True) -> bytes:
     """Encode a message mapping ``{root: content}`` with the named grammar.
 
     Raises EncodeError naming the element path and the rule broken; nothing is written then.
+    The code generated from the grammar (specialise.py) encodes what fits the schema as given;
+    the rest, and everything with ``specialised=False``, goes through the walk below, the
+    reference that sorts keys and raises the errors.
     """
     schema = schema or getattr(message, "schema", None)
     if schema is None:
@@ -44,6 +48,10 @@ def encode(message, schema: str | None = None, fragment: bool | None = None) -> 
     if fragment is None:
         fragment = bool(getattr(message, "fragment", False))
     tables = load(schema)
+    if specialised:
+        encoded = encode_specialised(tables, message, fragment)
+        if encoded is not None:
+            return encoded
     sink = ExiSink()
     try:
         walk_document(tables, message, sink, fragment)

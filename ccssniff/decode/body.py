@@ -13,19 +13,19 @@ _EMPTY: Mapping[str, Any] = {}
 def content_of(message: Any) -> Mapping[str, Any]:
     """The mapping of the message element itself (e.g. the CurrentDemandReq element)."""
     root = message.get(message.root)
-    if message.root == "V2G_Message" and isinstance(root, Mapping):
+    if message.root == "V2G_Message" and isinstance(root, dict):
         body = root.get("Body")
-        if isinstance(body, Mapping):
+        if isinstance(body, dict):
             inner = body.get(message.name)
-            return inner if isinstance(inner, Mapping) else _EMPTY
+            return inner if isinstance(inner, dict) else _EMPTY
         return _EMPTY
-    return root if isinstance(root, Mapping) else _EMPTY
+    return root if isinstance(root, dict) else _EMPTY
 
 
 def header_of(message: Any) -> Mapping[str, Any]:
     """The message header (SessionID, for ISO 15118-20 also TimeStamp), or an empty mapping."""
     root = message.get(message.root)
-    if not isinstance(root, Mapping):
+    if not isinstance(root, dict):
         return _EMPTY
     header = root.get("Header")
-    return header if isinstance(header, Mapping) else _EMPTY
+    return header if isinstance(header, dict) else _EMPTY

@@ -44,7 +44,7 @@ def _find(content: Mapping[str, Any], name: str, depth: int = 3) -> Any:
         return content[name]
     if depth:
         for value in content.values():
-            if isinstance(value, Mapping):
+            if isinstance(value, dict):
                 found = _find(value, name, depth - 1)
                 if found is not None:
                     return found

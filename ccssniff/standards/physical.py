@@ -24,7 +24,7 @@ def unit_for(name: str) -> str | None:
 
 
 def is_physical_value(value: Any) -> bool:
-    return isinstance(value, Mapping) and "Value" in value and ("Multiplier" in value or "Exponent" in value)
+    return isinstance(value, dict) and "Value" in value and ("Multiplier" in value or "Exponent" in value)
 
 
 def physical_value(value: Mapping[str, Any], name: str | None = None) -> tuple[float, str | None]:

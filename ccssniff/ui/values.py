@@ -34,7 +34,7 @@ def _walk(content: Mapping[str, Any], depth: int) -> Iterator[tuple[str, Any]]:
     for name, value in content.items():
         if name in _WANTED:
             yield name, value
-        elif isinstance(value, Mapping) and depth and not is_physical_value(value):
+        elif isinstance(value, dict) and depth and not is_physical_value(value):
             yield from _walk(value, depth - 1)
 
 
@@ -70,7 +70,7 @@ def key_values(message: Any) -> list[tuple[str, str]]:
 def _handshake_values(content: Mapping[str, Any]) -> list[tuple[str, str]]:
     if "AppProtocol" in content:
         protocols = content["AppProtocol"]
-        if isinstance(protocols, Mapping):
+        if isinstance(protocols, dict):
             protocols = [protocols]
         return [(f"SchemaID {p.get('SchemaID')}", f"{p.get('ProtocolNamespace')} "
                  f"{p.get('VersionNumberMajor')}.{p.get('VersionNumberMinor')} prio {p.get('Priority')}")
