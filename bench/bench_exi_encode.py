@@ -25,21 +25,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-sys.path.insert(0, str(REPO))
+from exi_peers import JAVA_NAMESPACE, SHARED, TYPICAL, best_rate, java_codec  # noqa: E402
 
 import openv2gx  # noqa: E402
 
-TYPICAL = ("CurrentDemandReq", "CurrentDemandRes", "ChargingStatusReq", "ChargingStatusRes",
-           "PreChargeReq", "PreChargeRes", "DC_ChargeLoopReq", "DC_ChargeLoopRes")
 VECTOR_FILES = ("din", "iso2", "iso20", "sessions")
-#: our grammar -> the namespace iso15118's EXICodec.jar takes to pick its grammar
-JAVA_NAMESPACE = {
-    "din": "urn:din:70121:2012:MsgDef",
-    "iso2": "urn:iso:15118:2:2013:MsgDef",
-    "iso20_DC": "urn:iso:std:iso:15118:-20:DC",
-}
 
 
 def load_typical():
@@ -63,32 +53,11 @@ def load_typical():
 def rate(items, seconds: float) -> float:
     """Messages per second encoding the list over and over for about ``seconds`` (best of 3)."""
     encode = openv2gx.encode
-    best = 0.0
-    for _ in range(3):
-        count = 0
-        start = time.perf_counter()
-        while True:
-            for grammar, _, _, message in items:
-                encode(message, grammar)
-            count += len(items)
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds / 3:
-                break
-        best = max(best, count / elapsed)
-    return best
 
-
-def java_codec():
-    """iso15118's EXIficient codec through py4j, or the reason it cannot run."""
-    try:
-        from iso15118.shared.exificient_exi_codec import ExificientEXICodec
-    except Exception as exc:  # a missing or broken install: say why, keep benchmarking ours
-        return None, f"iso15118 cannot be imported ({type(exc).__name__}: {exc}); " \
-                     "pip install iso15118==0.31.2 'marshmallow<4' aiofile"
-    try:
-        return ExificientEXICodec(), ""
-    except Exception as exc:
-        return None, f"the Java codec does not start ({type(exc).__name__}: {exc}); needs a JRE (default-jre-headless)"
+    def run_all():
+        for grammar, _, _, message in items:
+            encode(message, grammar)
+    return best_rate(run_all, len(items), seconds)
 
 
 def java_inputs(codec, items):
