@@ -205,7 +205,24 @@ class _Candidate:
         return sum(self.attenuation) / len(self.attenuation)
 
 
-class SlacPev:
+class _Side:
+    """The public surface both sides share, kept by their ``_core``."""
+
+    _core: _Machine
+
+    @property
+    def mac(self) -> MacAddress:
+        return self._core.mac
+
+    @property
+    def state(self) -> str:
+        return self._core.state
+
+    def next_deadline(self) -> float | None:
+        return self._core.next_deadline()
+
+
+class SlacPev(_Side):
     """The EV side of SLAC: find the charger on the cable with the strongest signal and join it."""
 
     WAIT_PARAM_CNF = "wait_param_cnf"
@@ -232,18 +249,6 @@ class SlacPev:
         self._requests_sent = 0
         self._batch: list[SendFrame] = []
         self._atten_results_deadline = 0.0
-
-    # --- the public surface, the same on both sides ---
-    @property
-    def mac(self) -> MacAddress:
-        return self._core.mac
-
-    @property
-    def state(self) -> str:
-        return self._core.state
-
-    def next_deadline(self) -> float | None:
-        return self._core.next_deadline()
 
     def start(self, now: float) -> list[Output]:
         """Begin matching (the EV saw the 5 % PWM of the control pilot)."""
@@ -415,7 +420,7 @@ class SlacPev:
     }
 
 
-class SlacEvse:
+class SlacEvse(_Side):
     """The charger side of SLAC: answer the EV, measure its sounds, hand it a fresh network key."""
 
     WAIT_PARAM_REQ = "wait_param_req"
@@ -444,17 +449,6 @@ class SlacEvse:
         self._atten_char: SendFrame | None = None
         self._match_cnf: SendFrame | None = None
         self._atten_char_sent = 0
-
-    @property
-    def mac(self) -> MacAddress:
-        return self._core.mac
-
-    @property
-    def state(self) -> str:
-        return self._core.state
-
-    def next_deadline(self) -> float | None:
-        return self._core.next_deadline()
 
     def start(self, now: float) -> list[Output]:
         """Be ready for an EV (control pilot in state B, 5 % PWM on)."""
