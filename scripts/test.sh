@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs (Debian packages and the Python test extra) and runs it.
+# Installs what the test suite needs (Debian packages, then the Python test extra into the
+# project's virtual environment .venv, never the system Python) and runs it.
 # Arguments go to pytest. Works non-interactively as root (CI) or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,7 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
 packages=(tshark libpcap0.8 iproute2 default-jre-headless)
-python3 -m pip --version >/dev/null 2>&1 || packages+=(python3-pip)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -19,11 +20,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Debian's own python3 refuses pip installs outside a venv (PEP 668); this checkout is the
-# machine's purpose, so install into it. Harmless where python3 is not Debian's.
-export PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
-python3 -m pip install -q -e '.[test]'
+# The same .venv the README's first command makes; pyslac's pins stay inside it.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+.venv/bin/python -m pip install -q -e '.[test]'
 # pyslac (the independent EVSE-side SLAC the interop test runs against) pins environs<10, which
 # iso15118 cannot live with; it works with the newer one, so it goes in without its pins.
-python3 -m pip install -q --no-deps 'pyslac==0.8.3'
-python3 -m pytest "$@"
+.venv/bin/python -m pip install -q --no-deps 'pyslac==0.8.3'
+# Tests start ccssniff and openv2gx as commands; the venv's bin comes first.
+export PATH="$PWD/.venv/bin:$PATH"
+exec .venv/bin/python -m pytest "$@"

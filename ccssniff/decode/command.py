@@ -14,6 +14,7 @@ from ccssniff.capture.reader import CaptureFormatError, read_packets
 from ccssniff.decode.pipeline import Pipeline
 from ccssniff.decode.schema import FORCEABLE
 from ccssniff.decode.session import TraceSession
+from ccssniff.decode.trace import decode_trace
 from ccssniff.ui.errors import UsageFailure
 from ccssniff.ui.jsonl import JsonLinesWriter
 from ccssniff.ui.summary import render_summary
@@ -93,36 +94,16 @@ def _progress_wanted(path: Path, summary: bool) -> bool:
 
 def _decode_file(path: Path, packets: Iterable, pipeline: Pipeline, writer: Any,
                  progress: bool) -> TraceSession:
-    trace = TraceSession()
-    add = trace.add
-    write = writer.event if writer is not None else None
-    bar = None
-    if progress:
-        bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
-                       console=Console(stderr=True), transient=True)
-        task = bar.add_task(path.name, total=os.path.getsize(path))
-        bar.start()
-    try:
-        feed = pipeline.feed
-        start = None
-        for count, packet in enumerate(packets):
-            events = feed(packet)
-            if bar is not None and not count % 1024:
-                bar.update(task, advance=1024 * (len(packet.data) + _RECORD_OVERHEAD))
-            if events:
-                if start is None:
-                    start = pipeline.start_time
-                for event in events:
-                    add(event)
-                    if write is not None:
-                        write(event, start)
-        start = pipeline.start_time if start is None else start
-        for event in pipeline.finish():
-            add(event)
-            if write is not None:
-                write(event, start)
-    finally:
-        if bar is not None:
-            bar.stop()
-    trace.frames = pipeline.frames
-    return trace
+    if not progress:
+        return decode_trace(packets, pipeline=pipeline, on_event=writer.event if writer is not None else None)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task(path.name, total=os.path.getsize(path))
+
+    def advance(count: int, packet: Any) -> None:
+        if not count % 1024:
+            bar.update(task, advance=1024 * (len(packet.data) + _RECORD_OVERHEAD))
+
+    with bar:
+        return decode_trace(packets, pipeline=pipeline, on_event=writer.event if writer is not None else None,
+                            on_packet=advance)

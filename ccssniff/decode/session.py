@@ -263,6 +263,10 @@ class TraceSession:
         elif kind == ev.ERROR:
             self.errors += 1
 
+    def finish(self, pipeline: Any) -> None:
+        """The trace is over: take the pipeline's totals."""
+        self.frames = pipeline.frames
+
     def _span(self, phase: str, time: float) -> None:
         span = self.phases.get(phase)
         if span is None:
