@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ccssniff.capture.reader import CaptureFormatError, read_packets
+from ccssniff.capture.reader import CaptureFormatError, read_packets, require_decodable_link
 from ccssniff.decode.pipeline import Pipeline
 from ccssniff.decode.schema import FORCEABLE
 from ccssniff.decode.session import TraceSession
@@ -52,7 +52,7 @@ def decode(files: tuple[Path, ...], as_json: bool, as_xml: bool, with_hex: bool,
     failures = 0
     for path in files:
         try:
-            packets = read_packets(path)
+            packets = require_decodable_link(read_packets(path))
         except CaptureFormatError as error:
             if len(files) == 1:
                 raise UsageFailure(str(error)) from None
