@@ -6,9 +6,9 @@ capture lost data: the peer acknowledged bytes we never saw, the out-of-order bu
 or the stream ends (``flush``). Until then out-of-order segments wait in a bounded buffer.
 
 Out-of-order segments wait in a heap ordered by stream offset, so a segment costs O(log n)
-whatever the number waiting. Data that overlaps bytes already delivered is compared with them
-(as far as the recent-delivery window reaches): the first version stays, a different second
-version is recorded in ``conflicts`` with both frame numbers.
+whatever the number waiting. Where segments overlap, the bytes that arrived first are delivered;
+a later copy is compared with them (as far as the recent-delivery window reaches) and, where it
+differs, recorded in ``conflicts`` with both frame numbers (Wireshark's "overlapping data differs").
 """
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ from typing import NamedTuple, Union
 # certificate installation, stays below 20 kB); a stall beyond this is data the capture lost.
 MAX_BUFFERED_BYTES = 256 * 1024
 # Tiny segments cost far more than their payload; beyond this many waiting, the hole is lost data.
-MAX_BUFFERED_SEGMENTS = 32 * 1024
+MAX_BUFFERED_SEGMENTS = 128 * 1024
 # What one waiting segment costs beyond its payload (heap slot, dict entry, tuple, bytes header).
 SEGMENT_OVERHEAD = 200
+# Waiting segments looked at, when one is delivered, for earlier-arrived data inside it.
+_OVERLAP_LOOKAHEAD = 8
 # An acknowledgement further ahead than this is garbage, not evidence of lost data.
 MAX_ACK_JUMP = 16 * 1024 * 1024
 # Delivered data kept to compare retransmissions with: retransmissions repeat recent segments.
@@ -40,8 +42,8 @@ class Gap(NamedTuple):
 class Conflict(NamedTuple):
     """Bytes at ``offset`` arrived twice with different content; the first version was kept."""
 
-    offset: int  # stream offset of the first differing byte
-    length: int  # bytes compared that differ somewhere in between
+    offset: int  # stream offset where the two copies start to overlap
+    length: int  # bytes compared (they differ somewhere in between)
     kept_frame: int | None  # frame of the version delivered
     dropped_frame: int | None  # frame of the different copy
 
@@ -63,15 +65,17 @@ class BufferBudget:
 class StreamReassembler:
     """One direction of a TCP connection: sequence numbers in, ordered bytes and gaps out."""
 
-    __slots__ = ("_next", "_next_seq", "_heap", "_pending", "_pending_bytes", "_pending_cost", "_fin",
+    __slots__ = ("_next", "_next_seq", "_heap", "_arrivals", "_pending_bytes", "_pending_cost", "_fin",
                  "_recent", "_recent_bytes", "_budget", "retransmitted_bytes", "conflicts", "overflows",
                  "first_seq", "last_frame")
 
     def __init__(self, budget: BufferBudget | None = None) -> None:
         self._next: int | None = None  # stream offset of the next byte to deliver
         self._next_seq = 0  # the same position as a 32-bit sequence number
-        self._heap: list[int] = []  # stream offsets of waiting segments
-        self._pending: dict[int, tuple[bytes, int | None]] = {}  # offset -> (data, frame)
+        # Waiting segments as (offset, arrival number, data, frame): the heap orders by offset, and
+        # by arrival among equal offsets, so the first copy of a retransmitted segment comes first.
+        self._heap: list[tuple[int, int, bytes, int | None]] = []
+        self._arrivals = 0
         self._pending_bytes = 0
         self._pending_cost = 0
         self._fin: int | None = None  # stream offset the FIN occupies
@@ -117,8 +121,8 @@ class StreamReassembler:
     def end_offset(self) -> int:
         """Offset just past everything seen: delivered, waiting, and the FIN."""
         end = self._next or 0
-        if self._pending:
-            end = max(end, max(start + len(data) for start, (data, _) in self._pending.items()))
+        if self._heap:
+            end = max(end, max(start + len(data) for start, _, data, _ in self._heap))
         if self._fin is not None:
             end = max(end, self._fin + 1)
         return end
@@ -169,15 +173,14 @@ class StreamReassembler:
 
     def flush(self) -> list[StreamItem]:
         """End of the stream: deliver what waits behind holes, holes reported as gaps."""
-        if not self._pending:
+        if not self._heap:
             return []
-        return self._skip_to(max(start + len(data) for start, (data, _) in self._pending.items()))
+        return self._skip_to(max(start + len(data) for start, _, data, _ in self._heap))
 
     def release(self) -> None:
         """Forget waiting data without delivering it (the connection is dropped)."""
         self._unbudget(self._pending_cost)
         self._heap.clear()
-        self._pending.clear()
         self._pending_bytes = self._pending_cost = 0
         self._recent.clear()
         self._recent_bytes = 0
@@ -185,24 +188,9 @@ class StreamReassembler:
     # --- internals -----------------------------------------------------------------------------
 
     def _wait(self, start: int, payload: bytes, frame: int | None) -> list[StreamItem]:
-        previous = self._pending.get(start)
-        if previous is None:
-            heappush(self._heap, start)
-            self._pending[start] = (payload, frame)
-            added = len(payload)
-            self._account(added, added + SEGMENT_OVERHEAD)
-        else:
-            data, first_frame = previous
-            common = min(len(data), len(payload))
-            if data[:common] != payload[:common]:
-                self.conflicts.append(Conflict(start, common, first_frame, frame))
-            else:
-                self.retransmitted_bytes += common
-            if len(payload) <= len(data):
-                return []
-            added = len(payload) - len(data)
-            self._pending[start] = (data + payload[len(data):], first_frame)
-            self._account(added, added)
+        self._arrivals += 1
+        heappush(self._heap, (start, self._arrivals, payload, frame))
+        self._account(len(payload), len(payload) + SEGMENT_OVERHEAD)
         budget = self._budget
         if budget is not None and budget.used > budget.limit:
             # The trace holds too much waiting data: this stream gives up on its holes.
@@ -211,7 +199,7 @@ class StreamReassembler:
             return self.flush()
         if self._pending_bytes > MAX_BUFFERED_BYTES or len(self._heap) > MAX_BUFFERED_SEGMENTS:
             self.overflows += 1
-            return self._skip_to(self._heap[0])
+            return self._skip_to(self._heap[0][0])
         return []
 
     def _account(self, payload_bytes: int, cost: int) -> None:
@@ -228,10 +216,10 @@ class StreamReassembler:
         items: list[StreamItem] = []
         heap = self._heap
         while self._next < target:
-            if heap and heap[0] <= self._next:
+            if heap and heap[0][0] <= self._next:
                 self._drain(items)
                 continue
-            stop = min(heap[0], target) if heap else target
+            stop = min(heap[0][0], target) if heap else target
             items.append(Gap(stop - self._next))
             self._advance(stop - self._next)
             self._drain(items)
@@ -239,23 +227,39 @@ class StreamReassembler:
 
     def _drain(self, items: list[StreamItem]) -> None:
         heap = self._heap
-        pending = self._pending
-        while heap and heap[0] <= self._next:
-            first = heappop(heap)
-            data, frame = pending.pop(first)
-            self._pending_bytes -= len(data)
-            cost = len(data) + SEGMENT_OVERHEAD
-            self._pending_cost -= cost
-            self._unbudget(cost)
-            overlap = self._next - first
+        while heap and heap[0][0] <= self._next:
+            start, arrival, data, frame = heappop(heap)
+            self._account(-len(data), -len(data) - SEGMENT_OVERHEAD)
+            overlap = self._next - start
             if overlap:
                 self.retransmitted_bytes += min(overlap, len(data))
-                self._compare(first, data[:overlap], frame)
+                self._compare(start, data[:overlap], frame)
                 if overlap >= len(data):
                     continue
                 data = data[overlap:]
+            cut = self._earlier_inside(arrival, len(data))
+            if cut is not None:
+                # Bytes that arrived before this segment start inside it: they win from there on.
+                heappush(heap, (self._next + cut, arrival, data[cut:], frame))
+                self._account(len(data) - cut, len(data) - cut + SEGMENT_OVERHEAD)
+                data = data[:cut]
+                if not data:
+                    continue
             items.append(data)
             self._deliver(data, frame)
+
+    def _earlier_inside(self, arrival: int, length: int) -> int | None:
+        """Offset into the segment about to be delivered where earlier-arrived waiting data starts."""
+        heap = self._heap
+        if not heap or heap[0][0] >= self._next + length:
+            return None
+        end = self._next + length
+        first = None
+        for index in range(min(len(heap), _OVERLAP_LOOKAHEAD)):
+            start, other_arrival, _, _ = heap[index]
+            if start < end and other_arrival < arrival and (first is None or start < first):
+                first = start
+        return None if first is None else max(first - self._next, 0)
 
     def _deliver(self, data: bytes, frame: int | None) -> None:
         recent = self._recent

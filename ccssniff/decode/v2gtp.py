@@ -119,6 +119,9 @@ def parse_datagram(data: bytes) -> Pdu:
 # a lying length would otherwise hold back every message behind it until the stream ends.
 _EARLY_CHECK_LENGTH = 16 * 1024
 
+# Bytes skipped while out of sync are held back to be reported in one piece, up to this many.
+_MAX_SKIPPED_HELD = 64 * 1024
+
 PayloadCheck = Callable[[int, bytes], bool]
 
 
@@ -131,7 +134,7 @@ class V2gtpFramer:
     and resynchronises at that message.
     """
 
-    __slots__ = ("_buffer", "_synced", "_skip_reason", "_accept", "_scan_from")
+    __slots__ = ("_buffer", "_synced", "_skip_reason", "_accept", "_scan_from", "_search_from")
 
     _LOOKING = "bytes skipped while looking for the next V2GTP header"
 
@@ -141,6 +144,7 @@ class V2gtpFramer:
         self._skip_reason = self._LOOKING
         self._accept = accept
         self._scan_from = HEADER_LENGTH  # where the search for a message hidden in a long PDU goes on
+        self._search_from = 0  # where the search for the next header goes on while out of sync
 
     def feed(self, items: list[StreamItem]) -> list[FramerItem]:
         out: list[FramerItem] = []
@@ -162,6 +166,7 @@ class V2gtpFramer:
         out.append(StreamProblem(reason, bytes(self._buffer)))
         self._buffer.clear()
         self._scan_from = HEADER_LENGTH
+        self._search_from = 0
         return out
 
     def _gap(self, size: int, out: list[FramerItem]) -> None:
@@ -175,20 +180,27 @@ class V2gtpFramer:
         self._synced = False
         self._skip_reason = self._LOOKING
         self._scan_from = HEADER_LENGTH
+        self._search_from = 0
 
     def _cut(self, out: list[FramerItem]) -> None:
         buffer = self._buffer
         position = 0
         while len(buffer) - position >= HEADER_LENGTH:
             if not self._synced:
-                found = self._find_header(position)
-                # Without a header, keep the last 7 bytes: a header may straddle the next chunk.
-                stop = found if found >= 0 else len(buffer) - HEADER_LENGTH + 1
-                if stop > position:
-                    out.append(StreamProblem(self._skip_reason, bytes(buffer[position:stop])))
-                position = stop
+                found = self._find_header(max(position, self._search_from))
                 if found < 0:
+                    # Skipped bytes are reported in one piece when the next header comes (or the
+                    # stream ends), unless they pile up; a header may straddle the next chunk.
+                    if len(buffer) - position > _MAX_SKIPPED_HELD:
+                        stop = len(buffer) - HEADER_LENGTH + 1
+                        out.append(StreamProblem(self._skip_reason, bytes(buffer[position:stop])))
+                        position = stop
+                    self._search_from = len(buffer) - HEADER_LENGTH + 1
                     break
+                if found > position:
+                    out.append(StreamProblem(self._skip_reason, bytes(buffer[position:found])))
+                position = found
+                self._search_from = 0
                 self._synced = True
                 self._skip_reason = self._LOOKING
                 self._scan_from = HEADER_LENGTH
@@ -222,6 +234,7 @@ class V2gtpFramer:
             self._scan_from = HEADER_LENGTH
         if position:
             del buffer[:position]
+            self._search_from = max(0, self._search_from - position)
 
     def _lie(self, length: int, header: int, inner: int, what: str) -> StreamProblem:
         self._scan_from = HEADER_LENGTH
