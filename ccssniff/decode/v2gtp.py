@@ -120,7 +120,7 @@ def parse_datagram(data: bytes) -> Pdu:
 _EARLY_CHECK_LENGTH = 16 * 1024
 
 # Bytes skipped while out of sync are held back to be reported in one piece, up to this many.
-_MAX_SKIPPED_HELD = 64 * 1024
+_MAX_SKIPPED_HELD = 8 * 1024
 
 PayloadCheck = Callable[[int, bytes], bool]
 
