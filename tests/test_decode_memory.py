@@ -102,7 +102,7 @@ report(decode_trace(packets(frames()), on_event=count))
 
 def peak_of(body: str) -> dict:
     result = subprocess.run([sys.executable, "-c", _PRELUDE + body], capture_output=True, text=True,
-                            timeout=300, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+                            timeout=300, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

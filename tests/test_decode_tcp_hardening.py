@@ -3,9 +3,12 @@ overlaps, lying lengths, retransmissions after FIN, and how a connection ended."
 from __future__ import annotations
 
 import struct
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 from ccssniff.capture.reader import read_packets
 from ccssniff.decode import events as ev
@@ -305,3 +308,30 @@ def test_sdp_payload_type_with_a_long_length_in_a_tcp_stream_is_a_broken_header(
 
 def test_gap_items_are_unchanged_for_consumers():
     assert Gap(5) == (5,)
+
+
+# --- real captures against tshark's conversations ------------------------------------------------
+
+@pytest.mark.parametrize("name", [
+    # EVSE sends FIN (frame 2729), the EV still sends data (2735), then RST: one connection, as tshark says
+    "pyplc/2022-12-20_alpi_currentDemandSequenceErrorShutdown.pcapng",
+    # dozens of refused connection attempts between the V2G connections: they get no number
+    "everest/Audi/Q4/ac_iso2-1.dump",
+    "pyplc/2023-04-19_westparkAlpi_pyPlc_lightbulb_1fail_1ok.pcapng",
+    "pyplc/2023-04-24_atHome_Ioniq_without_and_with_60W_bulbs.pcapng",
+    "everest/VW/id.3/iso_15118-2_AC/2023-04-14T12-45-39.624Z-3_config-ac-iso2/ethernet-traffic.dump",
+    "tux-evse/2024-03-28_iso15118-20_ac3ph_6_tls1.3.pcapng",  # TLS connections count too
+])
+def test_v2g_connections_are_tsharks_conversations_numbered_consecutively(shared_dir, tshark, name):
+    path = shared_dir / "captures" / name
+    streams = subprocess.run(
+        [tshark, "-r", str(path), "-Y", "tcp.len > 7 && (tcp.payload[0:2] == 01:fe || tls)", "-T", "fields",
+         "-e", "tcp.stream"], capture_output=True, text=True, timeout=120).stdout.split()
+    pipeline, events = Pipeline(decode_exi=False), []
+    for packet in read_packets(path):
+        events += pipeline.feed(packet)
+    events += pipeline.finish()
+    opened = [e.connection for e in events if e.kind == ev.CONNECTION and e.name == "TCP connection"]
+    assert opened == list(range(1, len(set(streams)) + 1))
+    ended = [e.connection for e in events if e.kind == ev.CONNECTION and e.name != "TCP connection"]
+    assert sorted(ended) == opened
