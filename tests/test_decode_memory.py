@@ -68,6 +68,20 @@ def frames():
 report(decode_trace(packets(frames()), on_event=count))
 '''
 
+UNFINISHED_MESSAGES = r'''
+# 700 connections, each sending 230 kB of a V2GTP message that claims 250,000 bytes and never ends
+chunk = bytes(1400)
+def frames():
+    for n in range(700):
+        ev_address, port = address(n), 20000 + n
+        yield tcp(ev_address, EVSE, port, 15118, 99, flags=0x02)
+        yield tcp(EVSE, ev_address, 15118, port, 4999, flags=0x12, ack=100)
+        data = build_header(0x8001, 250_000) + bytes(230_000)
+        for offset in range(0, len(data), len(chunk)):
+            yield tcp(ev_address, EVSE, port, 15118, 100 + offset, data[offset:offset + len(chunk)], ack=5000)
+report(decode_trace(packets(frames()), on_event=count))
+'''
+
 LARGE_MESSAGES = r'''
 # 20 distinct ISO 15118-2 messages of about 143 kB, each decoding to about 13 MB of objects
 import openv2gx
@@ -120,6 +134,14 @@ def test_thousand_connections_with_200kb_out_of_order_each_stay_bounded():
     assert outcome["counts"]["connection:TCP connection"] == 1000
     assert outcome["counts"]["connection:TCP connection open at end of capture"] == 1000
     assert outcome["counts"]["error:stream"] >= 1000  # each reports its lost first byte
+
+
+def test_700_connections_each_with_an_unfinished_230kb_message_stay_bounded():
+    outcome = peak_of(UNFINISHED_MESSAGES)
+    assert outcome["peak_kib"] < BOUND_KIB
+    assert outcome["counts"]["connection:TCP connection"] == 700
+    # once the bound is reached, held messages are dropped and reported; the rest end with the capture
+    assert outcome["counts"]["error:stream"] >= 700
 
 
 def test_twenty_distinct_large_messages_do_not_fill_the_payload_cache():

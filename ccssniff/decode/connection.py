@@ -21,6 +21,9 @@ OTHER = "other"
 # A connection on an unknown port must show a V2GTP header within this many data chunks.
 _PROBE_CHUNKS = 8
 
+# A message still arriving may always keep this much, whatever the trace holds elsewhere.
+_FRAMER_KEPT_OVER_BUDGET = 16 * 1024
+
 CLIENT, SERVER = 0, 1  # direction index: data sent by the client (EV) or by the server (EVSE)
 _DIRECTION_NAMES = (ev.EV_TO_EVSE, ev.EVSE_TO_EV)
 
@@ -46,7 +49,7 @@ class V2gConnection:
 
     __slots__ = ("id", "client", "server", "known_port", "content", "streams", "framers", "tls",
                  "schema", "sequence", "_probed", "closed", "decode_exi", "messages", "_numbers",
-                 "first_fin", "last_time", "last_frame", "has_data")
+                 "first_fin", "last_time", "last_frame", "has_data", "_budget", "_framer_bytes")
 
     def __init__(self, client: tuple[bytes, int], server: tuple[bytes, int], known_port: bool,
                  forced_schema: str | None, decode_exi: bool, numbers: Callable[[], int],
@@ -71,6 +74,8 @@ class V2gConnection:
         self.last_time: float | None = None  # time of this connection's latest segment
         self.last_frame: int | None = None
         self.has_data = False  # a segment with payload was seen (not just a handshake)
+        self._budget = budget
+        self._framer_bytes = [0, 0]  # bytes each framer holds, as counted in the budget
 
     def describe(self) -> dict[str, Any]:
         return {"client": f"[{format_address(self.client[0])}]:{self.client[1]}",
@@ -128,6 +133,7 @@ class V2gConnection:
                 self._stream(direction, items, time, frame, out)
             if self.content == V2GTP:
                 self._framed(direction, self.framers[direction].flush(), time, frame, out)
+                self._account_framer(direction, time, frame, out)
             self.streams[direction].release()
         self.closed = [True, True]
         if self.content in (V2GTP, TLS):
@@ -172,10 +178,28 @@ class V2gConnection:
                 return
         if self.content == V2GTP:
             self._framed(direction, self.framers[direction].feed(items), time, frame, out)
+            self._account_framer(direction, time, frame, out)
         elif self.content == TLS:
             for name in self.tls[direction].feed(items):
                 out.append(Event(ev.TLS, time, frame, name, connection=self.id,
                                  direction=_DIRECTION_NAMES[direction]))
+
+    def _account_framer(self, direction: int, time: float, frame: int, out: list[Event]) -> None:
+        """Count a message still arriving against the trace's memory bound; past it, drop the message."""
+        budget = self._budget
+        if budget is None:
+            return
+        framer = self.framers[direction]
+        held = framer.buffered
+        budget.used += held - self._framer_bytes[direction]
+        self._framer_bytes[direction] = held
+        if budget.used > budget.limit and held > _FRAMER_KEPT_OVER_BUDGET:
+            budget.overflows += 1
+            problem = framer.drop(f"the trace holds more than {budget.limit // (1024 * 1024)} MiB of "
+                                  "unfinished data; looking for the next V2GTP header")
+            budget.used -= held
+            self._framer_bytes[direction] = 0
+            self._framed(direction, [problem], time, frame, out)
 
     def _recognise(self, direction: int, items: list[StreamItem], time: float, frame: int,
                    out: list[Event]) -> list[StreamItem]:

@@ -156,6 +156,21 @@ class V2gtpFramer:
                 self._cut(out)
         return out
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held: a message still arriving, or skipped bytes not yet reported."""
+        return len(self._buffer)
+
+    def drop(self, reason: str) -> StreamProblem:
+        """Give up what is held (a memory bound is reached) and look for the next header."""
+        problem = StreamProblem(f"{len(self._buffer)} bytes dropped: {reason}", bytes(self._buffer[:64]))
+        self._buffer.clear()
+        self._synced = False
+        self._skip_reason = self._LOOKING
+        self._scan_from = HEADER_LENGTH
+        self._search_from = 0
+        return problem
+
     def flush(self) -> list[FramerItem]:
         """End of stream: leftover bytes are a PDU cut short (or junk)."""
         out: list[FramerItem] = []
