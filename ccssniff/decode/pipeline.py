@@ -52,6 +52,11 @@ class Pipeline:
         self._last_time = 0.0
         self._last_frame = 0
 
+    @property
+    def last_time(self) -> float | None:
+        """Time of the last frame fed (the capture's end so far), None before the first."""
+        return self._last_time if self.frames else None
+
     # --- input -----------------------------------------------------------------------------
 
     def feed(self, packet: Any) -> list[Event]:
