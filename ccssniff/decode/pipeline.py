@@ -76,6 +76,11 @@ class Pipeline:
         self._next_connection += 1
         return number
 
+    @property
+    def last_time(self) -> float | None:
+        """Time of the last frame fed (the capture's end so far), None before the first."""
+        return self._last_time if self.frames else None
+
     # --- input -----------------------------------------------------------------------------
 
     def feed(self, packet: Any) -> list[Event]:
