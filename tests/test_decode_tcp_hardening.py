@@ -335,3 +335,16 @@ def test_v2g_connections_are_tsharks_conversations_numbered_consecutively(shared
     assert opened == list(range(1, len(set(streams)) + 1))
     ended = [e.connection for e in events if e.kind == ev.CONNECTION and e.name != "TCP connection"]
     assert sorted(ended) == opened
+
+
+def test_out_of_order_data_beyond_the_bound_is_reported_and_decoding_resynchronises():
+    message = pdu(b"\x80\x01\x02")
+    stream = message * (300_000 // len(message))
+    frames = [tcp(40000, 15118, 10, flags=0x02), tcp(15118, 40000, 70, flags=0x12, ack=11, from_ev=False)]
+    # the first message's first byte never comes; the rest arrives in order, 1,000 bytes a segment
+    frames += [tcp(40000, 15118, 11 + offset, stream[offset:offset + 1000]) for offset in range(1, len(stream), 1000)]
+    events = run(frames, decode_exi=False)
+    [bound] = [e for e in events if e.kind == ev.ERROR and e.name == "TCP buffer"]
+    assert "256 kB per direction" in bound.fields["reason"]
+    decoded = [e for e in events if e.kind == ev.V2G]
+    assert len(decoded) == len(stream) // len(message) - 1 and all(e.payload == message[8:] for e in decoded)

@@ -8,7 +8,7 @@ from ccssniff.decode.events import Event
 from ccssniff.decode.net import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpSegment, format_address
 from ccssniff.decode.schema import APP_HANDSHAKE, PROTOCOL_NAMES, SchemaSelector, protocol_of_namespace
 from ccssniff.decode.sequence import SequenceCheck
-from ccssniff.decode.tcp import BufferBudget, Gap, StreamItem, StreamReassembler
+from ccssniff.decode.tcp import MAX_BUFFERED_BYTES, BufferBudget, Gap, StreamItem, StreamReassembler
 from ccssniff.decode.tls import TlsTracker, looks_like_tls
 from ccssniff.decode.v2gtp import Pdu, V2gtpFramer, is_header_at
 
@@ -98,7 +98,12 @@ class V2gConnection:
         if segment.payload or flags & TCP_FIN:
             if segment.payload:
                 self.has_data = True
+            overflows = stream.overflows
             items = stream.segment(segment.seq, segment.payload, bool(flags & TCP_FIN), frame)
+            if stream.overflows != overflows and self.content != OTHER:
+                out.append(Event(ev.ERROR, time, frame, "TCP buffer", connection=self.id,
+                                 direction=_DIRECTION_NAMES[direction],
+                                 fields={"reason": self._overflow_reason()}))
             if items:
                 self._stream(direction, items, time, frame, out)
             if stream.conflicts:
@@ -183,6 +188,12 @@ class V2gConnection:
             for name in self.tls[direction].feed(items):
                 out.append(Event(ev.TLS, time, frame, name, connection=self.id,
                                  direction=_DIRECTION_NAMES[direction]))
+
+    def _overflow_reason(self) -> str:
+        bounds = f"{MAX_BUFFERED_BYTES // 1024} kB per direction"
+        if self._budget is not None:
+            bounds += f", {self._budget.limit // (1024 * 1024)} MiB per trace"
+        return f"out-of-order data beyond the bound ({bounds}): the missing bytes are taken as lost"
 
     def _account_framer(self, direction: int, time: float, frame: int, out: list[Event]) -> None:
         """Count a message still arriving against the trace's memory bound; past it, drop the message."""
