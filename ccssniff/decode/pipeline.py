@@ -1,8 +1,9 @@
 """The decode pipeline: captured frames in, events out (sans-IO, incremental).
 
 ``Pipeline.feed(packet)`` takes one frame (anything with ``index``, ``timestamp``, ``linktype``
-and ``data``) and returns the events it completes; ``finish()`` flushes what is still open at the
-end of a trace. The offline ``decode`` command and the live ``listen`` mode drive it alike.
+and ``data``) and returns the events it completes; ``finish()`` yields, connection by connection,
+the events of what is still open at the end of a trace. The offline ``decode`` command and the
+live ``listen`` mode drive it alike.
 Frames that are neither HomePlug, SDP, neighbour discovery nor V2G TCP cost a few byte
 comparisons and no allocation beyond the link layer split.
 """
