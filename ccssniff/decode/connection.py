@@ -205,7 +205,6 @@ class V2gConnection:
         budget.used += held - self._framer_bytes[direction]
         self._framer_bytes[direction] = held
         if budget.used > budget.limit and held > _FRAMER_KEPT_OVER_BUDGET:
-            budget.overflows += 1
             problem = framer.drop(f"the trace holds more than {budget.limit // (1024 * 1024)} MiB of "
                                   "unfinished data; looking for the next V2GTP header")
             budget.used -= held

@@ -70,7 +70,6 @@ class Pipeline:
         self._last_time = 0.0
         self._last_frame = 0
         self.evicted = 0  # connections given up because too many were open at once
-        self.late_segments = 0  # segments of connections already closed (retransmissions, last ACKs)
 
     def _number(self) -> int:
         number = self._next_connection
@@ -195,8 +194,7 @@ class Pipeline:
             if key in self._ignored:
                 return []
             if key in self._closed and self._is_late(key, segment):
-                self.late_segments += 1
-                return []
+                return []  # a retransmission or the last ACK of a closed connection
             return self._new_connection(key, src, dst, segment, time, frame)
         had_data = connection.has_data
         out = connection.segment(direction, segment, time, frame)

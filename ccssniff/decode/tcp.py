@@ -54,12 +54,11 @@ StreamItem = Union[bytes, Gap]
 class BufferBudget:
     """Out-of-order bytes (with per-segment overhead) held by all streams of one trace together."""
 
-    __slots__ = ("limit", "used", "overflows")
+    __slots__ = ("limit", "used")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
-        self.overflows = 0  # times a stream had to give up waiting because the trace's budget ran out
 
 
 class StreamReassembler:
@@ -67,7 +66,7 @@ class StreamReassembler:
 
     __slots__ = ("_next", "_next_seq", "_heap", "_arrivals", "_pending_bytes", "_pending_cost", "_fin",
                  "_recent", "_recent_bytes", "_budget", "retransmitted_bytes", "conflicts", "overflows",
-                 "first_seq", "last_frame")
+                 "first_seq")
 
     def __init__(self, budget: BufferBudget | None = None) -> None:
         self._next: int | None = None  # stream offset of the next byte to deliver
@@ -86,7 +85,6 @@ class StreamReassembler:
         self.conflicts: list[Conflict] = []  # taken and cleared by the owner
         self.overflows = 0  # times waiting data was given up because a buffer bound was reached
         self.first_seq: int | None = None  # sequence number of stream offset 0
-        self.last_frame: int | None = None
 
     @property
     def started(self) -> bool:
@@ -95,10 +93,6 @@ class StreamReassembler:
     @property
     def fin_seen(self) -> bool:
         return self._fin is not None
-
-    @property
-    def buffered_bytes(self) -> int:
-        return self._pending_bytes
 
     def syn(self, seq: int) -> None:
         """The SYN fixes where data starts; a repeated SYN changes nothing."""
@@ -112,10 +106,6 @@ class StreamReassembler:
         if delta >= _HALF:
             delta -= _MOD
         return self._next + delta
-
-    def offset_of(self, seq: int) -> int | None:
-        """Stream offset of ``seq`` (None before the stream started)."""
-        return None if self._next is None else self._offset(seq)
 
     @property
     def end_offset(self) -> int:
@@ -135,7 +125,6 @@ class StreamReassembler:
             self._next = 0
             self._next_seq = seq
             self.first_seq = seq
-        self.last_frame = frame
         start = self._offset(seq)
         if fin:
             self._fin = start + len(payload)
@@ -194,7 +183,6 @@ class StreamReassembler:
         budget = self._budget
         if budget is not None and budget.used > budget.limit:
             # The trace holds too much waiting data: this stream gives up on its holes.
-            budget.overflows += 1
             self.overflows += 1
             return self.flush()
         if self._pending_bytes > MAX_BUFFERED_BYTES or len(self._heap) > MAX_BUFFERED_SEGMENTS:

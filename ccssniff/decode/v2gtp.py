@@ -102,8 +102,8 @@ def is_header_at(data: bytes, offset: int) -> bool:
     if len(data) - offset < HEADER_LENGTH or data[offset] != VERSION or data[offset + 1] != INVERSE_VERSION:
         return False
     payload_type = (data[offset + 2] << 8) | data[offset + 3]
-    return payload_type in PAYLOAD_TYPES and \
-        int.from_bytes(data[offset + 4:offset + 8], "big") <= _SMALL_PAYLOAD_LENGTH.get(payload_type, MAX_PAYLOAD_LENGTH)
+    length = int.from_bytes(data[offset + 4:offset + 8], "big")
+    return payload_type in PAYLOAD_TYPES and length <= _SMALL_PAYLOAD_LENGTH.get(payload_type, MAX_PAYLOAD_LENGTH)
 
 
 def parse_datagram(data: bytes) -> Pdu:
