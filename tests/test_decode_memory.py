@@ -82,6 +82,25 @@ def frames():
 report(decode_trace(packets(frames()), on_event=count))
 '''
 
+EVERY_BOUND_AT_ONCE = r'''
+# 2,040 connections (just under the limit); in each direction a message of 8 kB still arriving
+# (it claims 20,000 bytes) and then 30 kB of out-of-order data behind a lost byte
+chunk = bytes(1000)
+def frames():
+    for n in range(2040):
+        ev_address, port = address(n), 10000 + n
+        yield tcp(ev_address, EVSE, port, 15118, 99, flags=0x02)
+        yield tcp(EVSE, ev_address, 15118, port, 4999, flags=0x12, ack=100)
+        for src, dst, sport, dport, base in ((ev_address, EVSE, port, 15118, 100),
+                                             (EVSE, ev_address, 15118, port, 5000)):
+            data = build_header(0x8001, 20_000) + bytes(8_000)
+            for offset in range(0, len(data), 1000):
+                yield tcp(src, dst, sport, dport, base + offset, data[offset:offset + 1000])
+            for offset in range(len(data) + 1, len(data) + 30_000, 1000):
+                yield tcp(src, dst, sport, dport, base + offset, chunk)
+report(decode_trace(packets(frames()), on_event=count))
+'''
+
 LARGE_MESSAGES = r'''
 # 20 distinct ISO 15118-2 messages of about 143 kB, each decoding to about 13 MB of objects
 import openv2gx
@@ -142,6 +161,13 @@ def test_700_connections_each_with_an_unfinished_230kb_message_stay_bounded():
     assert outcome["counts"]["connection:TCP connection"] == 700
     # once the bound is reached, held messages are dropped and reported; the rest end with the capture
     assert outcome["counts"]["error:stream"] >= 700
+
+
+def test_2040_connections_holding_data_in_every_buffer_stay_bounded():
+    outcome = peak_of(EVERY_BOUND_AT_ONCE)
+    assert outcome["peak_kib"] < BOUND_KIB
+    assert outcome["counts"]["connection:TCP connection"] == 2040
+    assert outcome["counts"]["error:TCP buffer"] > 0  # the trace's bound was reached and reported
 
 
 def test_twenty_distinct_large_messages_do_not_fill_the_payload_cache():

@@ -22,7 +22,7 @@ OTHER = "other"
 _PROBE_CHUNKS = 8
 
 # A message still arriving may always keep this much, whatever the trace holds elsewhere.
-_FRAMER_KEPT_OVER_BUDGET = 16 * 1024
+_FRAMER_KEPT_OVER_BUDGET = 8 * 1024
 
 CLIENT, SERVER = 0, 1  # direction index: data sent by the client (EV) or by the server (EVSE)
 _DIRECTION_NAMES = (ev.EV_TO_EVSE, ev.EVSE_TO_EV)

@@ -40,7 +40,7 @@ _MAX_IGNORED = 4096
 MAX_CONNECTIONS = 2048
 MAX_HALF_OPEN = 512
 # Out-of-order data waiting in all connections of a trace together (payload plus per-segment cost).
-MAX_BUFFERED_TOTAL = 48 * 1024 * 1024
+MAX_BUFFERED_TOTAL = 32 * 1024 * 1024
 # Closed connections remembered, so that a late retransmission is not taken for a new connection.
 _MAX_CLOSED = 1024
 

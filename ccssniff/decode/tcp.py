@@ -28,8 +28,8 @@ _OVERLAP_LOOKAHEAD = 8
 # An acknowledgement further ahead than this is garbage, not evidence of lost data.
 MAX_ACK_JUMP = 16 * 1024 * 1024
 # Delivered data kept to compare retransmissions with: retransmissions repeat recent segments.
-RECENT_BYTES = 16 * 1024
-RECENT_SEGMENTS = 64
+RECENT_BYTES = 4 * 1024
+RECENT_SEGMENTS = 32
 
 _MOD = 1 << 32
 _HALF = 1 << 31
