@@ -348,3 +348,18 @@ def test_out_of_order_data_beyond_the_bound_is_reported_and_decoding_resynchroni
     assert "256 kB per direction" in bound.fields["reason"]
     decoded = [e for e in events if e.kind == ev.V2G]
     assert len(decoded) == len(stream) // len(message) - 1 and all(e.payload == message[8:] for e in decoded)
+
+
+def test_lying_length_is_found_out_while_the_stream_is_still_arriving():
+    def decodes(payload_type, payload):
+        return payload.startswith(b"\x80")
+
+    framer = V2gtpFramer(decodes)
+    out = framer.feed([build_header(0x8001, 100_000) + b"\x80\x01"])  # its real message is 2 bytes
+    assert out == []  # nothing to say yet: the claimed length may be true
+    trap = build_header(0x8001, 200_000)  # a header inside whose message never completes
+    for byte in trap + pdu(b"\x80\x02\x03"):
+        out += framer.feed([bytes([byte])])
+    [lie, message] = out
+    assert isinstance(lie, StreamProblem) and "claims 100000 bytes" in lie.reason
+    assert message == Pdu(0x8001, b"\x80\x02\x03")

@@ -122,6 +122,9 @@ _EARLY_CHECK_LENGTH = 16 * 1024
 # Bytes skipped while out of sync are held back to be reported in one piece, up to this many.
 _MAX_SKIPPED_HELD = 8 * 1024
 
+# Headers inside a long PDU whose messages are still arriving, remembered to be checked later.
+_MAX_CANDIDATES = 8
+
 PayloadCheck = Callable[[int, bytes], bool]
 
 
@@ -134,7 +137,7 @@ class V2gtpFramer:
     and resynchronises at that message.
     """
 
-    __slots__ = ("_buffer", "_synced", "_skip_reason", "_accept", "_scan_from", "_search_from")
+    __slots__ = ("_buffer", "_synced", "_skip_reason", "_accept", "_scan_from", "_candidates", "_search_from")
 
     _LOOKING = "bytes skipped while looking for the next V2GTP header"
 
@@ -144,6 +147,7 @@ class V2gtpFramer:
         self._skip_reason = self._LOOKING
         self._accept = accept
         self._scan_from = HEADER_LENGTH  # where the search for a message hidden in a long PDU goes on
+        self._candidates: list[int] = []  # headers inside it whose message has not all arrived
         self._search_from = 0  # where the search for the next header goes on while out of sync
 
     def feed(self, items: list[StreamItem]) -> list[FramerItem]:
@@ -168,6 +172,7 @@ class V2gtpFramer:
         self._synced = False
         self._skip_reason = self._LOOKING
         self._scan_from = HEADER_LENGTH
+        self._candidates = []
         self._search_from = 0
         return problem
 
@@ -181,6 +186,7 @@ class V2gtpFramer:
         out.append(StreamProblem(reason, bytes(self._buffer)))
         self._buffer.clear()
         self._scan_from = HEADER_LENGTH
+        self._candidates = []
         self._search_from = 0
         return out
 
@@ -195,6 +201,7 @@ class V2gtpFramer:
         self._synced = False
         self._skip_reason = self._LOOKING
         self._scan_from = HEADER_LENGTH
+        self._candidates = []
         self._search_from = 0
 
     def _cut(self, out: list[FramerItem]) -> None:
@@ -219,6 +226,7 @@ class V2gtpFramer:
                 self._synced = True
                 self._skip_reason = self._LOOKING
                 self._scan_from = HEADER_LENGTH
+                self._candidates = []
             if not is_header_at(buffer, position):
                 try:
                     parse_header(bytes(buffer[position:position + HEADER_LENGTH]), in_stream=True)
@@ -247,12 +255,14 @@ class V2gtpFramer:
             out.append(Pdu(payload_type, bytes(buffer[start:end])))
             position = end
             self._scan_from = HEADER_LENGTH
+            self._candidates = []
         if position:
             del buffer[:position]
             self._search_from = max(0, self._search_from - position)
 
     def _lie(self, length: int, header: int, inner: int, what: str) -> StreamProblem:
         self._scan_from = HEADER_LENGTH
+        self._candidates = []
         return StreamProblem(
             f"V2GTP header claims {length} bytes but its payload {what} while a valid V2GTP message "
             f"starts {inner - header - HEADER_LENGTH} bytes into it; resynchronised there",
@@ -270,25 +280,46 @@ class V2gtpFramer:
             self._cut(out)
 
     def _hidden_message(self, header: int, end: int) -> int:
-        """Offset of a valid V2GTP message with a decodable payload, wholly inside [header + 8, end)."""
+        """Offset of a valid V2GTP message with a decodable payload, wholly inside [header + 8, end).
+
+        While the PDU at ``header`` is still arriving (``end`` is the buffer's end), each byte is
+        searched once: ``_scan_from`` is where the search goes on, and headers whose message has
+        not arrived yet wait in ``_candidates`` (a few; more are not worth the work).
+        """
         buffer = self._buffer
-        incremental = end == len(buffer)  # the PDU at ``header`` is still arriving
-        position = buffer.find(HEADER_MAGIC, header + (self._scan_from if incremental else HEADER_LENGTH), end)
-        resume = None
+        incremental = end == len(buffer)
+        if incremental:
+            waiting, self._candidates = self._candidates, []
+            for relative in waiting:
+                found = self._check_inner(header + relative, end)
+                if found is True:
+                    return header + relative
+                if found is None:
+                    self._candidates.append(relative)
+            position = buffer.find(HEADER_MAGIC, header + self._scan_from, end)
+        else:
+            position = buffer.find(HEADER_MAGIC, header + HEADER_LENGTH, end)
         while 0 <= position <= end - HEADER_LENGTH:
-            if is_header_at(buffer, position):
-                inner_end = position + HEADER_LENGTH + int.from_bytes(buffer[position + 4:position + 8], "big")
-                if inner_end > end:
-                    if resume is None:
-                        resume = position  # complete later: look at it again then
-                else:
-                    payload_type = (buffer[position + 2] << 8) | buffer[position + 3]
-                    if self._accept(payload_type, bytes(buffer[position + HEADER_LENGTH:inner_end])):
-                        return position
+            found = self._check_inner(position, end)
+            if found is True:
+                return position
+            if found is None and incremental and len(self._candidates) < _MAX_CANDIDATES:
+                self._candidates.append(position - header)
             position = buffer.find(HEADER_MAGIC, position + 1, end)
         if incremental:
-            self._scan_from = (resume if resume is not None else max(HEADER_LENGTH, end - HEADER_LENGTH + 1)) - header
+            self._scan_from = max(HEADER_LENGTH, end - HEADER_LENGTH + 1 - header)
         return -1
+
+    def _check_inner(self, position: int, end: int) -> bool | None:
+        """True: a decodable message starts at ``position``; None: maybe, it has not all arrived."""
+        buffer = self._buffer
+        if not is_header_at(buffer, position):
+            return False
+        inner_end = position + HEADER_LENGTH + int.from_bytes(buffer[position + 4:position + 8], "big")
+        if inner_end > end:
+            return None
+        payload_type = (buffer[position + 2] << 8) | buffer[position + 3]
+        return self._accept(payload_type, bytes(buffer[position + HEADER_LENGTH:inner_end]))
 
     def _find_header(self, start: int) -> int:
         buffer = self._buffer
