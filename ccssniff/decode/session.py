@@ -244,19 +244,18 @@ class V2gSession:
         return None
 
     def end_text(self, capture_end: float) -> str:
+        stopped = "SessionStop exchanged, " if self.stop_exchanged is not None else ""
         if self.ending is None or "end of capture" in self.ending.name:
+            if stopped:
+                return stopped + "capture ended before the TCP connection closed"
             silence = self._silence(capture_end)
             if silence is not None:
                 return f"timeout: no {silence[2]} for {silence[0]:.1f} s before the end of the capture"
             return "capture ended mid-session"
         by = _side(self.ending.fields.get("by"))
         if "reset" in self.ending.name:
-            return f"RST from {by}" if by else "RST"
-        if self.stop_exchanged is not None and by is None:
-            return "SessionStop exchanged, TCP connection closed"
-        if self.stop_exchanged is not None:
-            return f"SessionStop exchanged, FIN from {by}"
-        return f"FIN from {by}" if by else "TCP connection closed"
+            return stopped + (f"RST from {by}" if by else "RST")
+        return stopped + (f"FIN from {by}" if by else "TCP connection closed")
 
     def outcome(self, capture_end: float, sdp_mismatch: Outcome | None = None) -> Outcome:
         if self.stop_exchanged is not None:
