@@ -255,6 +255,10 @@ class V2gSession:
         by = _side(self.ending.fields.get("by"))
         if "reset" in self.ending.name:
             return stopped + (f"RST from {by}" if by else "RST")
+        if "replaced" in self.ending.name:
+            return stopped + "the EV opened a new connection on the same ports"
+        if "evicted" in self.ending.name:
+            return stopped + "given up: too many connections in the trace (decoder limit)"
         return stopped + (f"FIN from {by}" if by else "TCP connection closed")
 
     def outcome(self, capture_end: float, sdp_mismatch: Outcome | None = None) -> Outcome:
@@ -291,11 +295,16 @@ class V2gSession:
             return Outcome(FAILED, f"{mismatch.text} at frame {mismatch.frame}", mismatch.frame)
         by = _side(ending.fields.get("by"))
         last = self.last_message
+        if "evicted" in ending.name:
+            return Outcome(INCOMPLETE, "the decoder gave this connection up: too many connections in the trace",
+                           ending.frame)
         if last is not None and last.name == "SessionStopReq":
             return Outcome(COMPLETED, f"EV sent SessionStopReq; the connection ended ({self.end_text(capture_end)}) "
                                       "before SessionStopRes", last.frame)
-        what = "reset the TCP connection (RST)" if "reset" in ending.name else "closed the TCP connection (FIN)"
-        who = by or "one side"
+        what = ("reset the TCP connection (RST)" if "reset" in ending.name else
+                "left the connection for a new one on the same ports" if "replaced" in ending.name else
+                "closed the TCP connection (FIN)")
+        who = by or ("EV" if "replaced" in ending.name else "one side")
         waited = ""
         silence = self._silence(ending.time)
         if silence is not None:
