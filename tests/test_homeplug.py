@@ -18,6 +18,7 @@ from ccssniff.homeplug import (
     parse_hex, parse_mac, parse_payload, random_nmk,
 )
 from ccssniff.homeplug.fields import Rest
+from ccssniff.homeplug.keys import mask_key
 from ccssniff.homeplug.strategies import any_message, messages
 
 ALL = definitions()
@@ -130,8 +131,9 @@ def test_slac_match_cnf_fields_from_bytes():
     assert (msg.run_id, msg.nid, msg.nmk, msg.mvf_length) == (run_id, nid, nmk, 86)
     assert msg.key_fields() == {
         "run_id": "c4:de:e2:b3:ed:23:00:00", "pev_mac": "02:00:00:00:00:01", "evse_mac": "02:00:00:00:00:02",
-        "nid": "bc:ea:c6:8e:7c:2d:02", "nmk": format_hex(nmk),
+        "nid": "bc:ea:c6:8e:7c:2d:02", "nmk": "00:" + "**:" * 14 + "0f",
     }
+    assert msg.key_fields()["nmk"].key == nmk  # masked as text; the renderers may reveal it on request
     assert msg.build_frame() == frame
     assert CmSlacMatchCnf().mvf_length == 86 and CmSlacMatchReq().mvf_length == 62
 
@@ -154,7 +156,9 @@ def test_set_key_req_fields_and_enum_names():
     payload = msg.to_bytes()
     assert payload[5:] == (bytes([1]) + b"\xaa" * 4 + bytes(4) + bytes([4]) + bytes(2) + bytes(2)
                            + nid_from_nmk(nmk) + bytes([1]) + nmk)
-    assert msg.key_fields() == {"key_type": "NMK", "nid": "b0:f2:e6:95:66:6b:03", "new_key": format_hex(nmk)}
+    assert msg.key_fields() == {"key_type": "NMK", "nid": "b0:f2:e6:95:66:6b:03", "new_key": mask_key(nmk)}
+    assert format_hex(nmk) not in repr(msg) + str(msg.describe()) + str(msg.key_fields())
+    assert msg.describe()["new_key"].key == nmk
     assert msg.describe()["pid"] == "HLE protocol"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fields import Array, Bytes, Count, Mac, Nibbles, Record, Rest, UInt, record
+from .fields import Array, Bytes, Count, Key, Mac, Nibbles, Record, Rest, UInt, record
 from .mme import QUALCOMM_OUI, Mme, message
 from .notation import BROADCAST, format_hex
 
@@ -203,7 +203,7 @@ class CmSlacMatchCnf(Mme):
         Bytes("reserved", 8),
         Bytes("nid", NID),
         Bytes("reserved2", 1),
-        Bytes("nmk", KEY),
+        Key("nmk", KEY),
     )
     summary = ("run_id", "pev_mac", "evse_mac", "nid", "nmk")
 
@@ -222,7 +222,7 @@ class CmSetKeyReq(Mme):
         UInt("cco_capability", enum=CCO_CAPABILITIES),
         Bytes("nid", NID),
         UInt("new_eks", default=0x01),
-        Bytes("new_key", KEY),
+        Key("new_key", KEY),
     )
     summary = ("key_type", "nid", "new_key")
 
