@@ -499,8 +499,11 @@ async def run_pev(config: EmulatorConfig, progress: Progress) -> SessionEnded:
     address, port = await discover(config, progress)
     port = config.peer_port or port
     progress.phase = f"TCP to [{address}]:{port}"
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(f"{address}%{config.interface}", port), timeout=config.timeout)
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(f"{address}%{config.interface}", port), timeout=config.timeout)
+    except OSError as exc:
+        raise DriverError(f"cannot connect to the charger at [{address}]:{port}: {exc.strerror or exc}") from None
     circuit = DcCircuit(config.params)
     machine = V2gPev(circuit, protocols=config.protocols, mode=config.mode, rng=rng,
                      relaxed_timing=config.relaxed_timing)
