@@ -40,6 +40,8 @@ from ccssniff.homeplug import (
     VsNwInfoCnfV0, VsNwInfoReq, VsRsDevCnf, VsRsDevReq, VsSwVerCnf, VsSwVerReq, definitions,
     parse_payload,
 )
+from ccssniff.homeplug.messages import ST_IOTECHA_OUI, DspaceScsDiagInd, StpCpStateInd
+from ccssniff.homeplug.mme import QUALCOMM_OUI
 from ccssniff.homeplug.strategies import messages
 
 HP = "homeplug_av."
@@ -48,7 +50,8 @@ ETHERTYPE_HOMEPLUG_AV = 0x88E1
 INSTANCES_PER_MESSAGE = 3
 
 def _header(msg: Mme) -> dict[str, list]:
-    mmtype_field = HP + ("mmhdr.mmtype.qualcomm" if msg.mmtype >= 0xA000 else "mmhdr.mmtype")
+    vendor_field = {QUALCOMM_OUI: "mmhdr.mmtype.qualcomm", ST_IOTECHA_OUI: "mmhdr.mmtype.st"}
+    mmtype_field = HP + (vendor_field[msg.oui] if msg.mmtype >= 0xA000 else "mmhdr.mmtype")
     fields: dict[str, list] = {HP + "mmhdr.mmver": [msg.mmv], mmtype_field: [msg.mmtype]}
     if msg.mmv:
         fields[HP + "public.frag_count"] = [msg.fmi >> 4]
@@ -170,8 +173,19 @@ def _body(msg: Mme) -> dict[str, list]:
             return {HP + "rs_dev_cnf.status": [msg.status]}
         case VsNwInfoCnf() | VsNwInfoCnfV0():
             return _nw_info(msg)
-        case CmAmpMapReq() | CmAmpMapCnf() | VsSwVerReq() | VsRsDevReq() | VsNwInfoReq():
-            return {}
+        case StpCpStateInd():
+            p = HP + "st_iotecha."
+            fields = {p + "mmever": [msg.mme_version], p + "mver": [msg.message_version],
+                    p + "cpstate.state": [msg.cp_state], p + "cpstate.pwm_duty": [msg.pwm_duty],
+                    p + "cpstate.pwm_freq": [msg.pwm_frequency], p + "cpstate.cp_volatge": [msg.cp_voltage]}
+            # Wireshark shows the ADC mask only when set, and each channel only when its bit is
+            fields |= {p + "cpstate.adc_bitmask": [msg.adc_channels]} if msg.adc_channels else {}
+            for channel in (1, 2, 3):
+                if msg.adc_channels & (1 << (channel - 1)):
+                    fields[p + f"cpstate.adc_channel_{channel}"] = [getattr(msg, f"adc_channel_{channel}")]
+            return fields
+        case CmAmpMapReq() | CmAmpMapCnf() | VsSwVerReq() | VsRsDevReq() | VsNwInfoReq() | DspaceScsDiagInd():
+            return {}  # no dissector in Wireshark 4.0 for these bodies
     raise AssertionError(f"no tshark expectations for {msg.name}")
 
 

@@ -14,6 +14,7 @@ import struct
 from typing import Any, Callable, ClassVar
 
 from .fields import LayoutError, Record, record
+from .names import PUBLIC, VENDOR
 from .notation import MacAddress, mac_from_wire
 
 ETHERTYPE_HOMEPLUG_AV = 0x88E1
@@ -21,6 +22,29 @@ ETHERTYPE_VLAN = 0x8100
 ETHERNET_MIN_FRAME = 60  # without FCS
 QUALCOMM_OUI = bytes.fromhex("00B052")
 VARIANTS = ("REQ", "CNF", "IND", "RSP")
+# Vendor diagnostics that Wireshark does not name and no public document describes, seen from
+# QCA modems and test systems (the latter with a zero OUI): named here, not decoded.
+UNDOCUMENTED = {
+    (0xA14E, QUALCOMM_OUI): "VS_DIAG_A14E.IND",
+    (0xA14E, bytes(3)): "VS_DIAG_A14E.IND",
+}
+
+
+def known_name(mmtype: int, oui: bytes | None = None) -> str | None:
+    """The name of an MMTYPE (with its vendor OUI in the vendor range) as Wireshark gives it,
+    in our spelling; None when nobody names it."""
+    if mmtype < 0x8000:
+        return PUBLIC.get(mmtype)
+    vendor = VENDOR.get(oui) if oui is not None else None
+    if vendor is not None and mmtype in vendor[1]:
+        return vendor[1][mmtype]
+    return UNDOCUMENTED.get((mmtype, oui))
+
+
+def vendor_name(oui: bytes) -> str | None:
+    """'Qualcomm Atheros' for a vendor OUI whose MMEs are named, else None."""
+    vendor = VENDOR.get(bytes(oui))
+    return vendor[0] if vendor is not None else None
 
 
 class MmeError(ValueError):
@@ -137,7 +161,8 @@ class GenericMme(Mme):
 
     @property
     def name(self) -> str:  # type: ignore[override]
-        return f"MMTYPE_0x{self.mmtype:04X}.{variant_name(self.mmtype)}"
+        oui = bytes(self.payload[:3]) if self.mmtype >= 0x8000 else None
+        return known_name(self.mmtype, oui) or f"MMTYPE_0x{self.mmtype:04X}.{variant_name(self.mmtype)}"
 
     def layout_values(self) -> dict[str, Any]:
         return {"mmtype": self.mmtype, "payload": self.payload}

@@ -6,6 +6,7 @@ from typing import Any, TextIO
 
 from ccssniff.decode.events import Event
 from ccssniff.homeplug.keys import reveal_keys
+from ccssniff.ui.values import id_texts
 
 
 def _default(value: Any) -> Any:
@@ -26,6 +27,7 @@ def event_record(event: Event, start: float, with_payload: bool, show_key: bool 
     if event.message is not None:
         record["schema"] = event.message.schema
         record["body"] = event.message
+        record.update(id_texts(event.message))
     if event.payload_type is not None:
         record["payload_type"] = f"{event.payload_type:#06x}"
     if event.payload is not None and (with_payload or event.kind == "error"):
