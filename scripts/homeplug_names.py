@@ -37,9 +37,9 @@ ALIASES = {
     "VS_GET_SW.REQ": "VS_SW_VER.REQ",
     "VS_GET_SW.CNF": "VS_SW_VER.CNF",
 }
-_TYPE = re.compile(r'name="homeplug_av\.mmhdr\.mmtype(?:\.\w+)?" showname="Type: (.*?)(?: \([^()]*\))? \((0x[0-9a-f]{4})\)"')
-_OUI = re.compile(r'name="homeplug_av\.vendor\.oui" showname="OUI: .*? \((0x[0-9a-f]{6})\)"')
-_FRAME = re.compile(r'<packet>')
+_FRAME = re.compile(r"^Frame (\d+): ")
+_TYPE = re.compile(r"^ {8}Type: (.*?)(?: \([^()]*\))? \((0x[0-9a-f]{4})\)$")
+_OUI = re.compile(r"^ {8}OUI: .*? \((0x[0-9a-f]{6})\)$")
 
 
 def _frame(mmtype: int, oui: bytes | None) -> bytes:
@@ -57,19 +57,22 @@ def our_name(wireshark_name: str, oui: bytes | None) -> str:
 
 def dissect_names(tshark: str, capture: Path) -> list[tuple[int, int, bytes | None, str | None]]:
     """(frame number, MMTYPE, vendor OUI or None, Wireshark's name or None) of each HomePlug AV frame."""
-    pdml = subprocess.run([tshark, "-r", str(capture), "-Y", "homeplug-av", "-T", "pdml"],
+    text = subprocess.run([tshark, "-r", str(capture), "-Y", "homeplug-av", "-O", "homeplug-av"],
                           capture_output=True, text=True, timeout=300).stdout
-    out = []
-    for number, packet in enumerate(pdml.split("<packet>")[1:]):
-        frame = re.search(r'name="frame\.number"[^>]*show="(\d+)"', packet)
-        found = _TYPE.search(packet)
-        if frame is None or found is None:
+    out: list = []
+    current: list | None = None  # [number, mmtype, oui, name] of the frame being read
+    for line in text.splitlines():
+        if (frame := _FRAME.match(line)) is not None:
+            current = [int(frame.group(1)), None, None, None]
+        elif current is None:
             continue
-        oui = _OUI.search(packet)
-        name = None if found.group(1) in ("Unknown", "Reserved") else found.group(1)
-        out.append((int(frame.group(1)), int(found.group(2), 16),
-                    bytes.fromhex(oui.group(1)[2:]) if oui else None, name))
-    return out
+        elif current[1] is None and (found := _TYPE.match(line)) is not None:
+            current[1] = int(found.group(2), 16)
+            current[3] = None if found.group(1) in ("Unknown", "Reserved") else found.group(1)
+            out.append(current)
+        elif current[1] is not None and current[2] is None and (oui := _OUI.match(line)) is not None:
+            current[2] = bytes.fromhex(oui.group(1)[2:])
+    return [tuple(entry) for entry in out]
 
 
 def probe(tshark: str = "tshark") -> dict[tuple[int, bytes | None], str]:
