@@ -46,13 +46,13 @@ from .keys import nid_from_nmk, nmk_from_passphrase, random_nmk
 from .messages import (
     CmAmpMapCnf, CmAmpMapReq, CmAttenCharInd, CmAttenCharRsp, CmAttenProfileInd, CmMnbcSoundInd,
     CmSetKeyCnf, CmSetKeyReq, CmSlacMatchCnf, CmSlacMatchReq, CmSlacParamCnf, CmSlacParamReq,
-    CmStartAttenCharInd, CmValidateCnf, CmValidateReq, NetworkInfo, NetworkInfoV0, StationInfo,
-    StationInfoV0, VsNwInfoCnf, VsNwInfoCnfV0, VsNwInfoReq, VsRsDevCnf, VsRsDevReq, VsSwVerCnf,
-    VsSwVerReq,
+    CmStartAttenCharInd, CmValidateCnf, CmValidateReq, DspaceScsDiagInd, NetworkInfo, NetworkInfoV0,
+    StationInfo, StationInfoV0, StpCpStateInd, VsNwInfoCnf, VsNwInfoCnfV0, VsNwInfoReq, VsRsDevCnf,
+    VsRsDevReq, VsSwVerCnf, VsSwVerReq,
 )
 from .mme import (
     ETHERTYPE_HOMEPLUG_AV, QUALCOMM_OUI, GenericMme, Mme, MmeError, definition, definitions,
-    parse_frame, parse_payload,
+    known_name, parse_frame, parse_payload,
 )
 from .notation import BROADCAST, MacAddress, format_hex, format_mac, parse_hex, parse_mac
 
@@ -61,9 +61,9 @@ __all__ = [
     "CmAmpMapCnf", "CmAmpMapReq", "CmAttenCharInd", "CmAttenCharRsp", "CmAttenProfileInd",
     "CmMnbcSoundInd", "CmSetKeyCnf", "CmSetKeyReq", "CmSlacMatchCnf", "CmSlacMatchReq",
     "CmSlacParamCnf", "CmSlacParamReq", "CmStartAttenCharInd", "CmValidateCnf", "CmValidateReq",
-    "GenericMme", "MacAddress", "Mme", "MmeError", "NetworkInfo", "NetworkInfoV0", "StationInfo",
+    "DspaceScsDiagInd", "StpCpStateInd", "GenericMme", "MacAddress", "Mme", "MmeError", "NetworkInfo", "NetworkInfoV0", "StationInfo",
     "StationInfoV0", "VsNwInfoCnf", "VsNwInfoCnfV0", "VsNwInfoReq", "VsRsDevCnf", "VsRsDevReq",
     "VsSwVerCnf", "VsSwVerReq",
-    "definition", "definitions", "format_hex", "format_mac", "nid_from_nmk", "nmk_from_passphrase",
+    "definition", "definitions", "known_name", "format_hex", "format_mac", "nid_from_nmk", "nmk_from_passphrase",
     "parse_frame", "parse_hex", "parse_mac", "parse_payload", "random_nmk",
 ]
