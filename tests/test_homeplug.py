@@ -212,6 +212,8 @@ def test_generic_messages_wireshark_names_get_their_names():
     assert named(0x6038) == "CM_NW_INFO.REQ" and named(0x6062) == "CM_STA_IDENTIFY.IND"
     assert named(0xA070, bytes.fromhex("00B052")) == "VS_TONE_MAP_TX.REQ"
     assert named(0xA14E, bytes.fromhex("00B052")) == "VS_DIAG_A14E.IND"
+    assert named(0xA0B1, bytes.fromhex("00B052")) == "VS_MODULE_OPERATION.CNF"  # Qualcomm's toolkit's name
+    assert named(0xA0B1, bytes.fromhex("0080E1")) == "MMTYPE_0xA0B1.CNF"  # not for another vendor
     assert named(0xA000, bytes.fromhex("0080E1")) == "STP_DISCOVER.REQ"  # the same MMTYPE, another vendor
 
 

@@ -42,7 +42,7 @@ from ccssniff.homeplug import (
     parse_payload,
 )
 from ccssniff.homeplug.messages import ST_IOTECHA_OUI, DspaceScsDiagInd, StpCpStateInd
-from ccssniff.homeplug.mme import QUALCOMM_OUI, UNDOCUMENTED
+from ccssniff.homeplug.mme import QUALCOMM_OUI, QUALCOMM_TOOLKIT_NAMES, UNDOCUMENTED
 from ccssniff.homeplug.strategies import messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -354,6 +354,8 @@ def test_real_captures_match_tshark(shared_dir, tshark, homeplug_field_names):
             if expected_name is not None:
                 assert result.name == expected_name, f"{relative} frame {number}"
                 named += 1
+            elif oui == QUALCOMM_OUI and mmtype & ~3 in QUALCOMM_TOOLKIT_NAMES:
+                assert result.name.startswith(QUALCOMM_TOOLKIT_NAMES[mmtype & ~3] + "."), f"{relative} {number}"
             elif (mmtype, oui) not in UNDOCUMENTED and mmtype != 0x8002:
                 assert result.name.startswith("MMTYPE_0x"), f"{relative} frame {number}: {result.name}"
             if isinstance(result, GenericMme) or "_ws.malformed" in shown:
@@ -371,5 +373,5 @@ def test_real_captures_match_tshark(shared_dir, tshark, homeplug_field_names):
     assert known > 4000  # frames whose fields were compared (the rest are vendor MMEs we do not define)
     assert named > 6000  # frames whose names were compared (the rest are vendor MMEs Wireshark does not name)
     assert {"CM_GET_KEY.REQ", "CM_NW_INFO.CNF", "CM_ATTEN_PROFILE.IND", "VS_TONE_MAP_TX.REQ", "VS_DIAG_A14E.IND",
-            "STP_CPSTATE.IND", "DSPACE_SCS_DIAG.IND", "CC_DISCOVER_LIST.REQ"} <= seen
+            "VS_MODULE_OPERATION.REQ", "STP_CPSTATE.IND", "DSPACE_SCS_DIAG.IND", "CC_DISCOVER_LIST.REQ"} <= seen
     assert not {name for name in seen if name.startswith("MMTYPE_0x6")}  # every CM_* in them has its name
