@@ -6,10 +6,15 @@ fed through a pipe for stdin (pcap and pcapng streams, which cannot be sought).
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
+import shutil
+import socket
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,8 @@ from ccssniff.cli import cli
 from ccssniff.decode.events import Event
 from ccssniff.decode.filter import FilterError, compile_filter
 from ccssniff.decode.schema import decoder_available
+from ccssniff.emulate import netns
+from ccssniff.homeplug import parse_frame
 
 REPO = Path(__file__).resolve().parents[1]
 DIN_DC = REPO / "captures" / "din_dc.pcapng"
@@ -277,3 +284,49 @@ def test_stdin_with_count_and_bad_input():
     assert garbage.returncode == 2
     assert garbage.stderr.strip().splitlines() == ["error: <stdin> is not a pcap or pcapng capture "
                                                    "(it starts with 74 68 69 73)"]
+
+
+# --- a live capture piped in: dumpcap writes to stdout as tcpdump -w - does -------------------
+
+@pytest.mark.skipif(shutil.which("dumpcap") is None, reason="dumpcap (Debian package tshark) is not installed")
+@pytest.mark.skipif(netns.unavailable_reason() is not None, reason=str(netns.unavailable_reason()))
+@pytest.mark.parametrize("form", ["pcapng", "pcap"])
+def test_live_capture_piped_into_decode(monkeypatch, form):
+    """``dumpcap -w - | ccssniff decode - -c N`` on a veth that carries the SLAC frames of a session:
+    the decoder reads the stream as it comes and stops by itself after N frames."""
+    monkeypatch.setattr(netns, "PREFIX", "ccsK")  # this suite's own namespace and veth names
+    slac = [p.data for p in read_packets(DIN_DC) if p.data[12:14] == b"\x88\xe1"][:40]
+    limit = 30
+    with netns.Namespaces(2) as (sender, sniffer):
+        sending_if, sniffing_if = netns.veth(sender, sniffer)
+        capture = sniffer.popen(["dumpcap", "-i", sniffing_if, "-w", "-", *(["-P"] if form == "pcap" else [])],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        decoder = sniffer.popen([sys.executable, "-c", "from ccssniff.cli import main; main()", "decode", "-",
+                                 "-c", str(limit), "--json"], stdin=capture.stdout, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=REPO)
+        capture.stdout.close()  # the decoder holds the pipe now
+        deadline = time.monotonic() + 20
+        started = b""
+        while b"Capturing on" not in started and time.monotonic() < deadline:
+            ready, _, _ = select.select([capture.stderr], [], [], 0.5)
+            if ready:
+                started += os.read(capture.stderr.fileno(), 4096)
+        assert b"Capturing on" in started, started
+        time.sleep(0.5)  # dumpcap says so just before its capture is armed; frames before that are lost
+        with sender.entered():
+            raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        with raw:
+            raw.bind((sending_if, 0))
+            for frame in slac:
+                raw.send(frame)
+                time.sleep(0.01)
+        out, err = decoder.communicate(timeout=60)
+        capture.kill()
+        capture.wait(10)
+    assert decoder.returncode == 0, err.decode()
+    records = json_lines(out.decode())
+    homeplug = [r["name"] for r in records if r["kind"] == "homeplug"]
+    sent = [parse_frame(frame).name for frame in slac]
+    assert len(homeplug) >= limit - 5 and max(r["frame"] for r in records) <= limit
+    # in order, none lost between, none invented (the capture may arm after the first frames went out)
+    assert any(sent[first:first + len(homeplug)] == homeplug for first in range(len(sent) - len(homeplug) + 1))
