@@ -5,6 +5,7 @@ fed through a pipe for stdin (pcap and pcapng streams, which cannot be sought).
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ccssniff.capture.pcapng import PcapngWriter
 from ccssniff.capture.reader import read_packets
 from ccssniff.cli import cli
 from ccssniff.decode.events import Event
@@ -330,3 +332,28 @@ def test_live_capture_piped_into_decode(monkeypatch, form):
     assert len(homeplug) >= limit - 5 and max(r["frame"] for r in records) <= limit
     # in order, none lost between, none invented (the capture may arm after the first frames went out)
     assert any(sent[first:first + len(homeplug)] == homeplug for first in range(len(sent) - len(homeplug) + 1))
+
+
+def test_events_from_a_live_stdin_reach_the_pipe_before_the_capture_ends():
+    """With stdin still open (a capture still running), decoded events already flow out line by line."""
+    command = [sys.executable, "-c", "from ccssniff.cli import main; main()", "decode", "-", "--json"]
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as a user's shell has it
+    decoder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               cwd=REPO, env=environment)
+    try:
+        # two frames (far less output than a pipe buffer holds), then the capture "goes on": stdin stays open
+        head = io.BytesIO()
+        with PcapngWriter(head) as writer:
+            for packet in list(read_packets(DIN_DC))[:2]:
+                writer.write(packet.data, timestamp=packet.timestamp)
+        decoder.stdin.write(head.getvalue())
+        decoder.stdin.flush()
+        ready, _, _ = select.select([decoder.stdout], [], [], 30)
+        assert ready, "no event came out while the capture was still running"
+        first = json.loads(decoder.stdout.readline())
+        assert first["kind"] == "homeplug" and first["name"] == "CM_SLAC_PARAM.REQ"
+    finally:
+        decoder.stdin.close()  # the capture ends
+        decoder.stdout.read()
+        decoder.stderr.read()
+        decoder.wait(timeout=60)

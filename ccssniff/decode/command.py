@@ -74,7 +74,7 @@ def decode(files: tuple[Path, ...], as_json: bool, as_xml: bool, with_hex: bool,
     except FilterError as error:
         raise UsageFailure(f"--filter: {error}") from None
     with contextlib.ExitStack() as stack:
-        stdout = _open_output(output, stack)
+        stdout = _open_output(output, stack, live=Path(STDIN) in files)
         frames = _open_frames(frames_file, stack)
         failures = 0
         for path in files:
@@ -139,11 +139,16 @@ class _Stream:
         return self._read(size)
 
 
-def _open_output(output: Path | None, stack: contextlib.ExitStack):
+def _open_output(output: Path | None, stack: contextlib.ExitStack, live: bool = False):
+    """stdout or the -o file; line-buffered for a live capture on stdin, so that each event
+    reaches the next program in a pipe as it happens (tshark -l)."""
     if output is None:
+        reconfigure = getattr(sys.stdout, "reconfigure", None)
+        if live and reconfigure is not None:
+            reconfigure(line_buffering=True)
         return sys.stdout
     try:
-        return stack.enter_context(open(output, "w", encoding="utf-8"))
+        return stack.enter_context(open(output, "w", encoding="utf-8", buffering=1 if live else -1))
     except OSError as error:
         raise UsageFailure(f"cannot write {output}: {error.strerror or error}") from None
 
