@@ -47,13 +47,13 @@ STDIN = "-"
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write the output (timeline, JSON, XML or summary) to this file instead of stdout.")
 @click.option("-w", "--write", "frames_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write the frames of the shown events to this pcapng file (all frames without -Y).")
+              help="Write the frames of the events -Y selects to this pcapng file (all frames read without -Y).")
 @click.option("--show-key", is_flag=True,
               help="Show HomePlug network keys (NMK) in full; by default only their first and last byte.")
 def decode(files: tuple[Path, ...], as_json: bool, as_xml: bool, with_hex: bool, summary: bool,
            schema: str | None, expression: str | None, frame_limit: int | None, output: Path | None,
            frames_file: Path | None, show_key: bool) -> None:
-    """Decode the traces FILES (pcap or pcapng): SLAC, SDP, TCP and every V2G message.
+    """Decode the traces FILES (pcap or pcapng; - reads standard input): SLAC, SDP, TCP and every V2G message.
 
     \b
     Examples:
