@@ -18,6 +18,8 @@ from ccssniff.decode.measurements import Measurements, find
 from ccssniff.decode.outcome import COMPLETED, FAILED, INCOMPLETE, Outcome, Verdict, Verdicts
 from ccssniff.decode.schema import PROTOCOL_NAMES
 from ccssniff.decode.sequence import sequence_table
+from ccssniff.homeplug.vendor import vendor_of
+from ccssniff.ui.values import printable_text
 
 PHASES = ("SLAC", "SDP", "handshake", "setup", "authorization", "parameter discovery", "cable check",
           "pre-charge", "charge loop", "stop", "welding detection")
@@ -203,6 +205,8 @@ class V2gSession:
         if name.endswith("Res"):
             if "EVSEID" in content:
                 self.ids["EVSEID"] = _text(content["EVSEID"])
+                # DIN's EVSEID is hexBinary, but chargers put their text ID (DE*PNX*E12345*1) there
+                self.ids["EVSEID_text"] = printable_text(content["EVSEID"])
             session_id = header_of(message).get("SessionID")
             if session_id is not None:
                 self.ids["SessionID"] = self._assigned_session_id = _text(session_id)
@@ -327,7 +331,7 @@ class V2gSession:
             "connection": self.connection,
             "protocol": self.protocol,
             "protocol_assumed": self.protocol_assumed,
-            **{key: self.ids.get(key) for key in ("EVCCID", "EVSEID", "SessionID")},
+            **{key: self.ids.get(key) for key in ("EVCCID", "EVSEID", "EVSEID_text", "SessionID")},
             "energy_transfer_mode": self.energy_transfer_mode,
             "payment_option": self.payment_option,
             "outcome": outcome.to_dict(),
@@ -408,6 +412,8 @@ class TraceSession:
             "homeplug_messages": self.homeplug_messages,
             "ev_mac": slac["ev_mac"] if slac else None,
             "evse_mac": slac["evse_mac"] if slac else None,
+            "ev_vendor": vendor_of(slac["ev_mac"]) if slac and slac["ev_mac"] else None,
+            "evse_vendor": vendor_of(slac["evse_mac"]) if slac and slac["evse_mac"] else None,
             "phases": phases,
             "slac": slac,
             "sdp": sdp,

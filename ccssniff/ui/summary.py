@@ -84,7 +84,10 @@ def _session_table(session: dict[str, Any]) -> Table:
     table.add_row("frames", f"{session['first_frame']}-{session['last_frame']}")
     table.add_row("protocol", protocol)
     for key in ("EVCCID", "EVSEID", "SessionID"):
-        table.add_row(key, str(session[key] or "-"))
+        value = str(session[key] or "-")
+        if key == "EVSEID" and session.get("EVSEID_text"):
+            value = f"{session['EVSEID_text']} (hex {value})"
+        table.add_row(key, value)
     table.add_row("energy transfer mode", str(session["energy_transfer_mode"] or "-"))
     table.add_row("payment option", str(session["payment_option"] or "-"))
     for phase in PHASES:
