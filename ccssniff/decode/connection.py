@@ -9,7 +9,9 @@ from ccssniff.decode.net import TCP_FIN, TCP_RST, TCP_SYN, TcpSegment, format_ad
 from ccssniff.decode.schema import APP_HANDSHAKE, PROTOCOL_NAMES, SchemaSelector, protocol_of_namespace
 from ccssniff.decode.sequence import SequenceCheck
 from ccssniff.decode.tcp import Gap, StreamItem, StreamReassembler
-from ccssniff.decode.tls import TlsTracker, looks_like_tls
+from ccssniff.decode import tls as tls_layer
+from ccssniff.decode.keylog import HOW_TO_GET_KEYS, KeyLog
+from ccssniff.decode.tls import TlsSession, looks_like_tls
 from ccssniff.decode.v2gtp import Pdu, V2gtpFramer, is_header_at
 
 # How the connection's content was recognised.
@@ -29,10 +31,11 @@ class V2gConnection:
     """Endpoints: ``client`` is the EV (EVCC opens the TCP connection), ``server`` the EVSE (SECC)."""
 
     __slots__ = ("id", "client", "server", "known_port", "content", "streams", "framers", "tls",
-                 "schema", "sequence", "_probed", "closed", "decode_exi", "messages")
+                 "schema", "sequence", "_probed", "closed", "decode_exi", "messages", "keys")
 
     def __init__(self, connection_id: int, client: tuple[bytes, int], server: tuple[bytes, int],
-                 known_port: bool, forced_schema: str | None, decode_exi: bool) -> None:
+                 known_port: bool, forced_schema: str | None, decode_exi: bool,
+                 keys: KeyLog | None = None) -> None:
         self.id = connection_id
         self.client = client
         self.server = server
@@ -40,7 +43,8 @@ class V2gConnection:
         self.content = UNDECIDED
         self.streams = (StreamReassembler(), StreamReassembler())
         self.framers = (V2gtpFramer(), V2gtpFramer())
-        self.tls: tuple[TlsTracker, TlsTracker] | None = None
+        self.tls: TlsSession | None = None
+        self.keys = keys
         self.schema = SchemaSelector(forced_schema)
         self.sequence = SequenceCheck()
         self._probed = [0, 0]
@@ -87,7 +91,7 @@ class V2gConnection:
             items = self.streams[direction].flush()
             if items:
                 self._stream(direction, items, time, frame, out)
-            if self.content == V2GTP:
+            if self.content == V2GTP or (self.content == TLS and self.tls.decrypted_records):
                 self._framed(direction, self.framers[direction].flush(), time, frame, out)
         self.closed = [True, True]
         if self.content in (V2GTP, TLS):
@@ -114,9 +118,7 @@ class V2gConnection:
         if self.content == V2GTP:
             self._framed(direction, self.framers[direction].feed(items), time, frame, out)
         elif self.content == TLS:
-            for name in self.tls[direction].feed(items):
-                out.append(Event(ev.TLS, time, frame, name, connection=self.id,
-                                 direction=_DIRECTION_NAMES[direction]))
+            self._tls_stream(direction, items, time, frame, out)
 
     def _recognise(self, direction: int, items: list[StreamItem], time: float, frame: int,
                    out: list[Event]) -> list[StreamItem]:
@@ -128,7 +130,7 @@ class V2gConnection:
                 self.content = V2GTP
             elif looks_like_tls(item) and (self.known_port or self._probed[direction] == 0):
                 self.content = TLS
-                self.tls = (TlsTracker(), TlsTracker())
+                self.tls = TlsSession(self.keys)
             elif self.known_port:
                 self.content = V2GTP  # mid-message start on a V2G port: the framer resynchronises
             else:
@@ -159,6 +161,7 @@ class V2gConnection:
         self.messages += 1
         if not self.decode_exi:
             out.append(Event(ev.V2G, time, frame, "", connection=self.id, direction=direction_name,
+                             fields={"decrypted": True} if self.content == TLS else {},
                              payload=pdu.payload, payload_type=pdu.payload_type))
             return
         outcome = self.schema.decode(pdu.payload_type, pdu.payload)
@@ -175,6 +178,8 @@ class V2gConnection:
         event = Event(ev.V2G, time, frame, message.name, connection=self.id, direction=direction_name,
                       fields={"grammar": outcome.grammar}, message=message, payload=pdu.payload,
                       payload_type=pdu.payload_type)
+        if self.content == TLS:
+            event.fields["decrypted"] = True
         if message.warnings:
             event.fields["warnings"] = list(message.warnings)
         out.append(event)
@@ -193,13 +198,56 @@ class V2gConnection:
             fields["forced"] = self.schema.forced
         return Event(ev.SCHEMA, time, frame, "handshake", connection=self.id, fields=fields)
 
+    # --- TLS (ccssniff/decode/tls.py does the record layer; here only what it hands back) ------
+
+    def _tls_stream(self, direction: int, items: list[StreamItem], time: float, frame: int,
+                    out: list[Event]) -> None:
+        direction_name = _DIRECTION_NAMES[direction]
+        plain: list[StreamItem] = []
+        for output in self.tls.feed(direction, items):
+            kind = output.kind
+            if kind == tls_layer.DATA:
+                plain.append(output.value)
+            elif kind == tls_layer.GAP:
+                if self.tls.key_status == "found":
+                    plain.append(Gap(output.value))
+            elif kind == tls_layer.HANDSHAKE:
+                out.append(Event(ev.TLS, time, frame, output.value, connection=self.id, direction=direction_name,
+                                 fields={"decrypted": True} if output.encrypted else {}))
+            elif kind == tls_layer.ALERT:
+                out.append(Event(ev.TLS, time, frame, "alert", connection=self.id, direction=direction_name,
+                                 fields={"alert": output.value, "decrypted": output.encrypted}))
+            elif kind == tls_layer.KEYS:
+                fields = {"version": self.tls.version_name,
+                          "cipher_suite": self.tls.suite.name if self.tls.suite else self.tls.suite_id}
+                if output.value == "found":
+                    out.append(Event(ev.TLS, time, frame, "keys found: decrypting", connection=self.id,
+                                     fields=fields))
+                else:
+                    fields["hint"] = HOW_TO_GET_KEYS
+                    out.append(Event(ev.TLS, time, frame, "no keys", connection=self.id, fields=fields))
+            else:
+                out.append(Event(ev.ERROR, time, frame, "TLS", connection=self.id, direction=direction_name,
+                                 fields={"reason": output.value}))
+        if plain:
+            self._framed(direction, self.framers[direction].feed(plain), time, frame, out)
+
     def _tls_summary(self, time: float, frame: int) -> Event:
         records: dict[str, int] = {}
-        for tracker in self.tls:
+        session = self.tls
+        for tracker in session.directions:
             for content_type, count in tracker.records.items():
                 records[content_type] = records.get(content_type, 0) + count
         fields = {"records": records, "record_count": sum(records.values()),
-                  "version": self.tls[SERVER].version or self.tls[CLIENT].version,
-                  "handshake_ev": self.tls[CLIENT].handshake_messages,
-                  "handshake_evse": self.tls[SERVER].handshake_messages}
+                  "version": session.version_name,
+                  "cipher_suite": session.suite.name if session.suite else session.suite_id,
+                  "handshake_ev": session.directions[CLIENT].handshake_messages,
+                  "handshake_evse": session.directions[SERVER].handshake_messages,
+                  "keys": session.key_status or "not needed",
+                  "decrypted_records": session.decrypted_records, "failed_records": session.failed_records,
+                  "undecrypted_records": session.undecrypted_records}
+        if session.alerts:
+            fields["alerts"] = list(session.alerts)
+        if session.key_status == "missing":
+            fields["hint"] = HOW_TO_GET_KEYS
         return Event(ev.TLS, time, frame, "TLS session", connection=self.id, fields=fields)
