@@ -6,42 +6,17 @@ TLS stream it follows. The key-log packets of these captures go to UDP port 5234
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from click.testing import CliRunner
 
 from ccssniff.cli import cli
+from tshark_tls import tshark_lines, tshark_v2gtp_count
 
 CAPTURES = ["ISO-20_TLS13_DC_DS5366_Josev", "ISO-2_AC_PnC_TLS_Contract_MeteringReceipt_DS5366_RiseV2G",
             "ISO-2_DC_PnC_TLS_CertInstallation_DS5366_RiseV2G", "ISO-2_DC_PnC_TLS_CertUpdate_DS5366_RiseV2G",
             "ISO-2_DC_PnC_TLS_Contract_DS5366_RiseV2G"]
 KEY_PORT_FILTER = "udp.port == 52345"
-
-
-def tshark_lines(tshark, *args) -> list[str]:
-    result = subprocess.run([tshark, *map(str, args)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
-
-
-def tshark_v2gtp_count(tshark, path, *options) -> int:
-    """V2GTP messages in the decrypted TLS stream tshark follows (both directions)."""
-    streams = {0: bytearray(), 1: bytearray()}
-    started = False
-    for line in tshark_lines(tshark, "-r", path, *options, "-q", "-z", "follow,tls,raw,0"):
-        if line.startswith("Node 1:"):
-            started = True
-        elif started and line.strip() and not line.startswith("="):
-            streams[1 if line.startswith("\t") else 0] += bytes.fromhex(line.strip())
-    count = 0
-    for data in streams.values():
-        position = 0
-        while position + 8 <= len(data):
-            assert data[position:position + 2] == b"\x01\xfe"
-            position += 8 + int.from_bytes(data[position + 4:position + 8], "big")
-            count += 1
-    return count
 
 
 @pytest.fixture(scope="module")

@@ -69,22 +69,39 @@ def emulate() -> None:
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulated randomness.")
 @click.option("--start-time", type=float, default=1_767_225_600.0, show_default=True,
               help="Simulated clock at the start, Unix seconds.")
+@click.option("--tls", is_flag=True,
+              help="ISO 15118-2 over TLS 1.2 (server authentication), ISO 15118-20 over TLS 1.3 (mutual); "
+                   "the keys go into the pcapng as a Decryption Secrets Block.")
+@click.option("--pki", "pki_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Test PKI from 'ccssniff pki create' (default with --tls: a fresh one).")
+@click.option("--keylog", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --tls: also append the session keys to this NSS key log file.")
 @simulation_options
-def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> None:
+def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, keylog, **simulation) -> None:
     """Run both stacks in one process and record the session as a real wire carries it.
 
     No root and no network needed: the frames (HomePlug SLAC, IPv6 neighbour discovery, SDP,
     TCP, V2GTP with EXI) get timestamps from a simulated clock.
+
+    \b
+    Example:
+      ccssniff emulate lab --protocol iso20 --tls -w tls13.pcapng   Wireshark decrypts it as it is
     """
     from ccssniff.capture.pcapng import PcapngWriter
     from ccssniff.emulate.lab import LabConfig, run_lab
 
+    if (pki_dir or keylog) and not tls:
+        raise UsageFailure("--pki and --keylog need --tls")
     config = LabConfig(protocol=protocol, mode=mode, params=simulation_params(**simulation),
-                       charge_time=charge_time or None, seed=seed, start_time=start_time)
+                       charge_time=charge_time or None, seed=seed, start_time=start_time, tls=tls, pki_dir=pki_dir)
     started = time.perf_counter()
     try:
         with PcapngWriter(output) as writer:
-            result = run_lab(config, lambda frame, at, comment: writer.write(frame, timestamp=at, comment=comment))
+            result = run_lab(config, lambda frame, at, comment: writer.write(frame, timestamp=at, comment=comment),
+                             writer.write_secrets)
+        if keylog and result.keylog:
+            with open(keylog, "a") as file:
+                file.write(result.keylog)
     except OSError as exc:
         raise UsageFailure(f"cannot write {output}: {exc.strerror or exc}") from None
     except ValueError as exc:  # a protocol that cannot do the mode, parameters that do not fit
@@ -96,6 +113,8 @@ def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> 
     click.echo(f"{protocol} {mode}: session {status} ({result.reason}); {result.frames} frames, "
                f"{len(result.messages)} V2G messages, {result.duration:.1f} s simulated in {elapsed:.2f} s "
                f"-> {output}")
+    if result.tls:
+        click.echo(f"TLS: {result.tls}; keys in the capture (Decryption Secrets Block)")
     click.echo(", ".join(f"{name} x{count}" for name, count in counts.items()))
     if not result.ok:
         raise SystemExit(1)
