@@ -140,9 +140,18 @@ def side_command(side: str):
     @click.option("-w", "--write", "record", type=click.Path(dir_okay=False, path_type=Path),
                   help="Record every frame on the interface to this pcapng file.")
     @click.option("--seed", type=int, help="Seed for session IDs, RunIDs and keys (default: random).")
+    @click.option("--tls", is_flag=True, help="TLS as ISO 15118 asks (iso2: TLS 1.2 server auth; iso20: TLS 1.3 "
+                                              "mutual); SDP asks for / answers security 0x00.")
+    @click.option("--pki", "pki_dir", type=click.Path(file_okay=False, path_type=Path),
+                  help="Test PKI from 'ccssniff pki create' (default with --tls: a fresh one; both sides must "
+                       "share one).")
+    @click.option("--keylog", type=click.Path(dir_okay=False, path_type=Path),
+                  help="With --tls: append the TLS keys to this NSS key log file.")
+    @click.option("--disclose-keys", is_flag=True,
+                  help="With --tls: send the key-log lines over UDP (port 52345) into the trace, as test systems do.")
     @simulation_options
     def command(interface, protocols, mode, no_slac, modem, port, charge_time, timeout, relaxed_timing,
-                record, seed, **simulation):
+                record, seed, tls, pki_dir, keylog, disclose_keys, **simulation):
         import asyncio
 
         from ccssniff.emulate.driver import DriverError, EmulatorConfig, Progress, run_side
@@ -151,7 +160,10 @@ def side_command(side: str):
         config = EmulatorConfig(interface=interface, protocols=tuple(protocols) or ("din",), mode=mode,
                                 params=simulation_params(**simulation), slac=not no_slac, modem=modem,
                                 port=port, charge_time=charge_time or None, timeout=timeout,
-                                record=record, seed=seed, relaxed_timing=relaxed_timing)
+                                record=record, seed=seed, relaxed_timing=relaxed_timing, tls=tls,
+                                pki_dir=pki_dir, keylog=keylog, disclose_keys=disclose_keys)
+        if (pki_dir or keylog or disclose_keys) and not tls:
+            raise UsageFailure("--pki, --keylog and --disclose-keys need --tls")
         progress = Progress(soc=config.params.battery.start_soc)
         try:
             with live_progress(progress, title=f"{side.upper()} on {interface}"):

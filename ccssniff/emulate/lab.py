@@ -129,7 +129,6 @@ class Lab:
         finally:
             if self.tls is not None:
                 self.tls.cleanup()
-                self.pki.close()
         for frame in connection.close():
             self.emit(frame, gap=0.0005)
         return LabResult(ok, reason, self.frames, self.messages, self.now - self.config.start_time,
@@ -138,12 +137,9 @@ class Lab:
     # --- TLS ----------------------------------------------------------------------------------
     def start_tls(self, connection) -> str:
         """The TLS handshake on the open connection; the keys go into the capture before it."""
-        from ccssniff.emulate.tls import MemoryTlsPair, PkiFiles
+        from ccssniff.emulate.tls import MemoryTlsPair
 
-        if self.config.protocol == "din":
-            raise ValueError("DIN 70121 has no TLS: use --protocol iso2 or iso20 with --tls")
-        self.pki = PkiFiles(self.config.pki_dir)
-        self.tls = MemoryTlsPair(self.pki, self.config.protocol)
+        self.tls = MemoryTlsPair(self.config.pki_dir, self.config.protocol)
         flights = self.tls.handshake()
         keylog = self.tls.keylog()
         if self.write_secrets is not None and keylog:

@@ -19,8 +19,11 @@ from ccssniff.emulate.pki import create_pki
 ISO2_CIPHERS = "ECDHE-ECDSA-AES128-SHA256:ECDH-ECDSA-AES128-SHA256"
 
 
-def uses_tls13(protocol: str) -> bool:
-    return protocol == "iso20"
+def _protocols(protocols: str | tuple[str, ...]) -> tuple[str, ...]:
+    protocols = (protocols,) if isinstance(protocols, str) else tuple(protocols)
+    if not any(p in ("iso2", "iso20") for p in protocols):
+        raise ValueError("DIN 70121 has no TLS: use --protocol iso2 or iso20 with --tls")
+    return protocols
 
 
 class PkiFiles:
@@ -48,33 +51,36 @@ class PkiFiles:
             self._temporary.cleanup()
 
 
-def _versions(context: ssl.SSLContext, protocol: str) -> None:
-    version = ssl.TLSVersion.TLSv1_3 if uses_tls13(protocol) else ssl.TLSVersion.TLSv1_2
-    context.minimum_version = context.maximum_version = version
-    if not uses_tls13(protocol):
+def _versions(context: ssl.SSLContext, protocols: tuple[str, ...]) -> None:
+    """TLS 1.2 for ISO 15118-2, TLS 1.3 for ISO 15118-20; both when a stack offers both."""
+    context.minimum_version = ssl.TLSVersion.TLSv1_2 if "iso2" in protocols else ssl.TLSVersion.TLSv1_3
+    context.maximum_version = ssl.TLSVersion.TLSv1_3 if "iso20" in protocols else ssl.TLSVersion.TLSv1_2
+    if "iso2" in protocols:
         context.set_ciphers(ISO2_CIPHERS)
     context.set_ecdh_curve("prime256v1")
 
 
-def server_context(pki: PkiFiles, protocol: str, keylog: str | None = None) -> ssl.SSLContext:
+def server_context(pki: PkiFiles, protocols: str | tuple[str, ...], keylog: str | None = None) -> ssl.SSLContext:
+    protocols = _protocols(protocols)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    _versions(context, protocol)
+    _versions(context, protocols)
     context.load_cert_chain(pki.path("secc.chain.pem"), pki.path("secc.key.pem"))
-    if uses_tls13(protocol):  # ISO 15118-20: the EVCC authenticates too
-        context.verify_mode = ssl.CERT_REQUIRED
+    if "iso20" in protocols:  # ISO 15118-20: the EVCC authenticates too
+        context.verify_mode = ssl.CERT_REQUIRED if "iso2" not in protocols else ssl.CERT_OPTIONAL
         context.load_verify_locations(pki.path("oem_root.pem"))
     if keylog:
         context.keylog_filename = keylog
     return context
 
 
-def client_context(pki: PkiFiles, protocol: str, keylog: str | None = None) -> ssl.SSLContext:
+def client_context(pki: PkiFiles, protocols: str | tuple[str, ...], keylog: str | None = None) -> ssl.SSLContext:
+    protocols = _protocols(protocols)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    _versions(context, protocol)
+    _versions(context, protocols)
     context.check_hostname = False  # the SECC certificate names the EVSE ID, not a host
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(pki.path("v2g_root.pem"))
-    if uses_tls13(protocol):
+    if "iso20" in protocols:
         context.load_cert_chain(pki.path("oem_provisioning.chain.pem"), pki.path("oem_provisioning.key.pem"))
     if keylog:
         context.keylog_filename = keylog
@@ -88,12 +94,16 @@ class MemoryTlsPair:
     the receiving side reads and checks what arrives, so both state machines stay real.
     """
 
-    def __init__(self, pki: PkiFiles, protocol: str) -> None:
+    def __init__(self, pki_dir: Path | None, protocol: str) -> None:
+        client, server = client_context, server_context  # DIN fails here, before any file is made
+        _protocols(protocol)
+        self.pki = PkiFiles(pki_dir)
+        pki = self.pki
         self._keylog_dir = tempfile.TemporaryDirectory(prefix="ccssniff-keys-")
         self.keylog_path = str(Path(self._keylog_dir.name) / "keys.log")
         self._client_in, self._client_out, self._server_in, self._server_out = (ssl.MemoryBIO() for _ in range(4))
-        self.client = client_context(pki, protocol, self.keylog_path).wrap_bio(self._client_in, self._client_out)
-        self.server = server_context(pki, protocol).wrap_bio(self._server_in, self._server_out, server_side=True)
+        self.client = client(pki, protocol, self.keylog_path).wrap_bio(self._client_in, self._client_out)
+        self.server = server(pki, protocol).wrap_bio(self._server_in, self._server_out, server_side=True)
 
     def _pump(self, wire: list[tuple[bool, bytes]]) -> None:
         for from_client, source, target in ((True, self._client_out, self._server_in),
@@ -153,6 +163,7 @@ class MemoryTlsPair:
 
     def cleanup(self) -> None:
         self._keylog_dir.cleanup()
+        self.pki.close()
 
     @property
     def version(self) -> str | None:
