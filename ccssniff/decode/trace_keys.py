@@ -8,11 +8,12 @@ only looks closer at frames that contain a key-log label, so it costs little mor
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Union
 
 from ccssniff.capture.link import decode_link
 from ccssniff.capture.pcapng import TLS_KEY_LOG
-from ccssniff.capture.reader import read_packets
+from ccssniff.capture.reader import CaptureWarning, read_packets
 from ccssniff.decode.keylog import KeyLog, looks_like_keylog
 from ccssniff.decode.net import ETHERTYPE_IPV4, ETHERTYPE_IPV6, PROTO_UDP, parse_ipv4, parse_ipv6, parse_udp
 
@@ -35,13 +36,15 @@ class TraceKeys:
 def keys_in_capture(path: Union[str, os.PathLike]) -> TraceKeys:
     """Every key-log line in UDP payloads (any port) and every TLS Decryption Secrets Block."""
     found = TraceKeys()
-    for packet in read_packets(path, on_secrets=found._block):
-        data = packet.data
-        if _MARKERS[0] not in data and _MARKERS[1] not in data:
-            continue
-        payload = _udp_payload(packet.linktype, data)
-        if payload is not None and looks_like_keylog(payload):
-            found.from_packets += found.keys.add_text(payload)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)  # the real pass reports damage once
+        for packet in read_packets(path, on_secrets=found._block):
+            data = packet.data
+            if _MARKERS[0] not in data and _MARKERS[1] not in data:
+                continue
+            payload = _udp_payload(packet.linktype, data)
+            if payload is not None and looks_like_keylog(payload):
+                found.from_packets += found.keys.add_text(payload)
     return found
 
 
