@@ -23,6 +23,7 @@ OTHER = "other"
 # A connection on an unknown port must show a V2GTP header within this many data chunks.
 _PROBE_CHUNKS = 8
 
+_TLS_DATA = tls_layer.DATA
 CLIENT, SERVER = 0, 1  # direction index: data sent by the client (EV) or by the server (EVSE)
 _DIRECTION_NAMES = (ev.EV_TO_EVSE, ev.EVSE_TO_EV)
 
@@ -202,12 +203,16 @@ class V2gConnection:
 
     def _tls_stream(self, direction: int, items: list[StreamItem], time: float, frame: int,
                     out: list[Event]) -> None:
+        outputs = self.tls.feed(direction, items)
+        if len(outputs) == 1 and outputs[0][0] is _TLS_DATA:
+            self._framed(direction, self.framers[direction].feed([outputs[0][1]]), time, frame, out)
+            return
         direction_name = _DIRECTION_NAMES[direction]
         plain: list[StreamItem] = []
-        for output in self.tls.feed(direction, items):
-            kind = output.kind
-            if kind == tls_layer.DATA:
-                plain.append(output.value)
+        for output in outputs:
+            kind = output[0]
+            if kind is _TLS_DATA:
+                plain.append(output[1])
             elif kind == tls_layer.GAP:
                 if self.tls.key_status == "found":
                     plain.append(Gap(output.value))

@@ -56,6 +56,9 @@ class TlsOutput(NamedTuple):
     encrypted: bool = False
 
 
+_new_output = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
+
+
 def looks_like_tls(data: bytes) -> bool:
     """A TLS record header: content type, major version 3, minor 1..4, plausible length."""
     return (len(data) >= 5 and data[0] in CONTENT_TYPES and data[1] == 3 and 1 <= data[2] <= 4
@@ -108,7 +111,8 @@ class TlsTracker:
     """One direction's record layer: splits the byte stream into records and counts them."""
 
     __slots__ = ("_buffer", "_handshake_buffer", "records", "handshake_messages", "version", "lost_sync",
-                 "_encrypted", "cipher", "sequence", "resync", "failed", "decrypted", "undecrypted", "phase")
+                 "_encrypted", "cipher", "sequence", "resync", "failed", "decrypted", "undecrypted", "phase",
+                 "keys_tried_at")
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -125,6 +129,7 @@ class TlsTracker:
         self.decrypted = 0
         self.undecrypted = 0         # encrypted records we had no key for
         self.phase = "clear"         # clear, handshake (TLS 1.3 handshake keys), application
+        self.keys_tried_at = -1      # size of the key log when this direction last looked for its keys
 
     def split(self, items: list[StreamItem], out: list[TlsOutput]) -> list[tuple[int, bytes, bytes]]:
         """Whole records of ``items`` as (content type, 5-byte header, body); gaps reported in ``out``."""
@@ -137,35 +142,51 @@ class TlsTracker:
                 self.resync = True
                 records.append((-1, b"", b""))  # marks the gap in order with the records
                 continue
-            self._buffer += item
-            self._records(records, out)
+            buffer = self._buffer
+            if self.lost_sync:
+                buffer += item
+                if not self._find_boundary():
+                    continue
+                data = bytes(buffer)
+                buffer.clear()
+            elif buffer:
+                buffer += item
+                data = bytes(buffer)
+                buffer.clear()
+            else:
+                data = item  # records usually end where a segment ends: no copy
+            self._records(data, records, out)
         return records
 
-    def _records(self, records: list, out: list[TlsOutput]) -> None:
-        buffer = self._buffer
-        if self.lost_sync and not self._find_boundary():
-            return
+    def _records(self, data: bytes, records: list, out: list[TlsOutput]) -> None:
+        counts = self.records
         position = 0
-        while len(buffer) - position >= 5:
-            if not looks_like_tls(buffer[position:position + 5]):
+        size = len(data)
+        while size - position >= 5:
+            content_type = data[position]
+            length = (data[position + 3] << 8) | data[position + 4]
+            if content_type not in CONTENT_TYPES or data[position + 1] != 3 or not 1 <= data[position + 2] <= 4 \
+                    or length > MAX_RECORD_LENGTH:
                 out.append(TlsOutput(PROBLEM, "TLS record layer lost: bytes that are no record header"))
-                del buffer[:position]
                 self.lost_sync = True
                 self.resync = True
                 records.append((-1, b"", b""))
+                self._buffer += data[position + 1:]
                 if not self._find_boundary():
                     return
-                position = 0
+                data = bytes(self._buffer)
+                self._buffer.clear()
+                position, size = 0, len(data)
                 continue
-            end = position + 5 + ((buffer[position + 3] << 8) | buffer[position + 4])
-            if end > len(buffer):
+            end = position + 5 + length
+            if end > size:
                 break
-            content_type = buffer[position]
             name = CONTENT_TYPES[content_type]
-            self.records[name] = self.records.get(name, 0) + 1
-            records.append((content_type, bytes(buffer[position:position + 5]), bytes(buffer[position + 5:end])))
+            counts[name] = counts.get(name, 0) + 1
+            records.append((content_type, data[position:position + 5], data[position + 5:end]))
             position = end
-        del buffer[:position]
+        if position < size:
+            self._buffer += data[position:]
 
     def _find_boundary(self) -> bool:
         """After lost bytes: a record header followed by another header (or the end of what we have)."""
@@ -222,7 +243,6 @@ class TlsSession:
         self.version: int | None = None
         self.encrypt_then_mac = False
         self.key_status: str | None = None  # None until keys are needed, then "found" or "missing"
-        self._keys_tried_at = -1  # size of the key log when we last looked
         self.problems = 0
         self.alerts: list[str] = []
         self.certificates: list[tuple[int, list[bytes]]] = []  # (direction, DER chain) seen in handshakes
@@ -249,8 +269,41 @@ class TlsSession:
 
     def feed(self, direction: int, items: list[StreamItem]) -> list[TlsOutput]:
         tracker = self.directions[direction]
-        out: list[TlsOutput] = []
+        if len(items) == 1 and tracker.cipher is not None and not tracker._buffer and not tracker.resync \
+                and not tracker.lost_sync:
+            # The common case: one segment holding exactly one application data record.
+            data = items[0]
+            if len(data) > 5 and data[0] == 23 and (data[3] << 8 | data[4]) + 5 == len(data) and data[1] == 3:
+                try:
+                    inner_type, plaintext = tracker.cipher.decrypt(tracker.sequence, 23, data[:5], data[5:])
+                except DecryptError:
+                    pass  # the full path below reports it
+                else:
+                    counts = tracker.records
+                    counts["application_data"] = counts.get("application_data", 0) + 1
+                    tracker.sequence += 1
+                    tracker.decrypted += 1
+                    if inner_type == 23:
+                        return [_new_output(TlsOutput, (DATA, plaintext, True))]
+                    out: list[TlsOutput] = []
+                    self._plain(direction, tracker, inner_type, plaintext, out, encrypted=True)
+                    return out
+        out = []
         for content_type, header, body in tracker.split(items, out):
+            if content_type == 23 and tracker.cipher is not None and not tracker.resync:
+                # The common case, application data in an established epoch, without detours.
+                try:
+                    inner_type, plaintext = tracker.cipher.decrypt(tracker.sequence, 23, header, body)
+                except DecryptError:
+                    pass  # the full path below reports it
+                else:
+                    tracker.sequence += 1
+                    tracker.decrypted += 1
+                    if inner_type == 23:
+                        out.append(_new_output(TlsOutput, (DATA, plaintext, True)))
+                    else:
+                        self._plain(direction, tracker, inner_type, plaintext, out, encrypted=True)
+                    continue
             if content_type < 0:
                 out.append(TlsOutput(GAP, 0))
                 continue
@@ -277,8 +330,9 @@ class TlsSession:
             tracker.cipher = self._tls13_cipher(direction, "HANDSHAKE_TRAFFIC_SECRET", out)
         if tracker.cipher is None:
             if self.keys is not None and self.client_random is not None and \
-                    self.keys.lines != self._keys_tried_at:
+                    self.keys.lines != tracker.keys_tried_at:
                 # Keys may have arrived since (a live capture sees the key-log packets after the handshake).
+                tracker.keys_tried_at = self.keys.lines
                 self._retry_keys(direction, tracker, out)
             if tracker.cipher is None:
                 tracker.sequence += 1
@@ -387,8 +441,6 @@ class TlsSession:
 
     def _secrets(self, out: list[TlsOutput]) -> dict[str, bytes] | None:
         secrets = None
-        if self.keys is not None:
-            self._keys_tried_at = self.keys.lines
         if self.keys is not None and self.client_random is not None:
             secrets = self.keys.lookup(self.client_random)
         if self.key_status is None or (self.key_status == "missing" and secrets):

@@ -192,6 +192,8 @@ class _Tls13Aead(RecordCipher):
             inner = self._aead.decrypt((self._iv ^ sequence).to_bytes(12, "big"), body, header)
         except InvalidTag:
             raise DecryptError("bad authentication tag") from None
+        if inner and inner[-1]:  # no padding: the usual case
+            return inner[-1], inner[:-1]
         end = len(inner.rstrip(b"\x00"))
         if not end:
             raise DecryptError("inner plaintext without content type")
