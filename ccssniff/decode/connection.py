@@ -8,6 +8,7 @@ from ccssniff.decode.events import Event
 from ccssniff.decode.net import TCP_FIN, TCP_RST, TCP_SYN, TcpSegment, format_address
 from ccssniff.decode.schema import APP_HANDSHAKE, PROTOCOL_NAMES, SchemaSelector, protocol_of_namespace
 from ccssniff.decode.sequence import SequenceCheck
+from ccssniff.decode.signatures import SignatureChecker, describe_chain
 from ccssniff.decode.tcp import Gap, StreamItem, StreamReassembler
 from ccssniff.decode import tls as tls_layer
 from ccssniff.decode.keylog import HOW_TO_GET_KEYS, KeyLog
@@ -24,6 +25,8 @@ OTHER = "other"
 _PROBE_CHUNKS = 8
 
 _TLS_DATA = tls_layer.DATA
+_CERTIFICATE_MESSAGES = frozenset({"PaymentDetailsReq", "CertificateInstallationReq", "CertificateInstallationRes",
+                                   "CertificateUpdateReq", "CertificateUpdateRes", "AuthorizationReq"})
 CLIENT, SERVER = 0, 1  # direction index: data sent by the client (EV) or by the server (EVSE)
 _DIRECTION_NAMES = (ev.EV_TO_EVSE, ev.EVSE_TO_EV)
 
@@ -32,7 +35,7 @@ class V2gConnection:
     """Endpoints: ``client`` is the EV (EVCC opens the TCP connection), ``server`` the EVSE (SECC)."""
 
     __slots__ = ("id", "client", "server", "known_port", "content", "streams", "framers", "tls",
-                 "schema", "sequence", "_probed", "closed", "decode_exi", "messages", "keys")
+                 "schema", "sequence", "_probed", "closed", "decode_exi", "messages", "keys", "signatures")
 
     def __init__(self, connection_id: int, client: tuple[bytes, int], server: tuple[bytes, int],
                  known_port: bool, forced_schema: str | None, decode_exi: bool,
@@ -46,6 +49,7 @@ class V2gConnection:
         self.framers = (V2gtpFramer(), V2gtpFramer())
         self.tls: TlsSession | None = None
         self.keys = keys
+        self.signatures = SignatureChecker()
         self.schema = SchemaSelector(forced_schema)
         self.sequence = SequenceCheck()
         self._probed = [0, 0]
@@ -181,12 +185,23 @@ class V2gConnection:
                       payload_type=pdu.payload_type)
         if self.content == TLS:
             event.fields["decrypted"] = True
+        self._signed(message, outcome.grammar, event)
         if message.warnings:
             event.fields["warnings"] = list(message.warnings)
         out.append(event)
         if outcome.grammar == APP_HANDSHAKE and message.name == "supportedAppProtocolRes":
             out.append(self._handshake_result(message, time, frame))
         out.extend(self.sequence.message(self, event))
+
+    def _signed(self, message: Any, grammar: str, event: Event) -> None:
+        """Certificates a message carries and the verdict on its signature (decode/signatures.py)."""
+        if message.name in _CERTIFICATE_MESSAGES:
+            certificates = self.signatures.certificates(message.name, message.body)
+            if certificates:
+                event.fields["certificates"] = certificates
+        verdict = self.signatures.check(message, grammar)
+        if verdict is not None:
+            event.fields["signature"] = verdict
 
     def _handshake_result(self, message: Any, time: float, frame: int) -> Event:
         namespace = self.schema.chosen_namespace(message)
@@ -217,8 +232,12 @@ class V2gConnection:
                 if self.tls.key_status == "found":
                     plain.append(Gap(output.value))
             elif kind == tls_layer.HANDSHAKE:
+                fields = {"decrypted": True} if output.encrypted else {}
+                if output.value == "Certificate" and self.tls.certificates:
+                    fields["certificates"] = describe_chain(self.tls.certificates[-1][1],
+                                                            "SECC" if direction == SERVER else "EVCC")
                 out.append(Event(ev.TLS, time, frame, output.value, connection=self.id, direction=direction_name,
-                                 fields={"decrypted": True} if output.encrypted else {}))
+                                 fields=fields))
             elif kind == tls_layer.ALERT:
                 out.append(Event(ev.TLS, time, frame, "alert", connection=self.id, direction=direction_name,
                                  fields={"alert": output.value, "decrypted": output.encrypted}))
