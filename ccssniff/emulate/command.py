@@ -76,8 +76,10 @@ def emulate() -> None:
               help="Test PKI from 'ccssniff pki create' (default with --tls: a fresh one).")
 @click.option("--keylog", type=click.Path(dir_okay=False, path_type=Path),
               help="With --tls: also append the session keys to this NSS key log file.")
+@click.option("--pnc", is_flag=True, help="With --tls and iso2: Plug & Charge (contract chain in PaymentDetailsReq, "
+                                          "AuthorizationReq signed with the contract key, checked by the EVSE).")
 @simulation_options
-def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, keylog, **simulation) -> None:
+def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, keylog, pnc, **simulation) -> None:
     """Run both stacks in one process and record the session as a real wire carries it.
 
     No root and no network needed: the frames (HomePlug SLAC, IPv6 neighbour discovery, SDP,
@@ -93,7 +95,8 @@ def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, key
     if (pki_dir or keylog) and not tls:
         raise UsageFailure("--pki and --keylog need --tls")
     config = LabConfig(protocol=protocol, mode=mode, params=simulation_params(**simulation),
-                       charge_time=charge_time or None, seed=seed, start_time=start_time, tls=tls, pki_dir=pki_dir)
+                       charge_time=charge_time or None, seed=seed, start_time=start_time, tls=tls, pki_dir=pki_dir,
+                       pnc=pnc)
     started = time.perf_counter()
     try:
         with PcapngWriter(output) as writer:

@@ -54,6 +54,7 @@ class LabConfig:
     slac: bool = True
     tls: bool = False  # ISO 15118-2 over TLS 1.2, ISO 15118-20 over TLS 1.3 (mutual)
     pki_dir: Any = None  # a `ccssniff pki create` directory; None: a fresh test PKI
+    pnc: bool = False  # ISO 15118-2 Plug & Charge: contract chain, signed AuthorizationReq (needs tls)
 
 
 @dataclass
@@ -91,9 +92,23 @@ class Lab:
         self.evse = wire.Host(config.evse_mac)
         self.circuit = DcCircuit(config.params)
         protocols = (config.protocol,)
-        self.pev = V2gPev(self.circuit, protocols=protocols, mode=config.mode, rng=self.random)
+        self.pki = None
+        contract = verifier = None
+        if config.pnc and not config.tls:
+            raise ValueError("Plug & Charge runs over TLS: add --tls")
+        if config.pnc and config.protocol != "iso2":
+            raise ValueError("Plug & Charge is emulated for ISO 15118-2 (--protocol iso2)")
+        if config.tls:
+            from ccssniff.emulate.tls import PkiFiles, check_tls_protocols
+            check_tls_protocols(config.protocol)
+            self.pki = PkiFiles(config.pki_dir)
+            if config.pnc:
+                from ccssniff.emulate.pnc import ContractCredentials, ContractVerifier
+                contract = ContractCredentials.from_pki(self.pki.directory)
+                verifier = ContractVerifier.from_pki(self.pki.directory)
+        self.pev = V2gPev(self.circuit, protocols=protocols, mode=config.mode, rng=self.random, contract=contract)
         self.evse_stack = V2gEvse(self.circuit, protocols=protocols, mode=config.mode,
-                                  new_session_id=lambda: self.random.randbytes(8))
+                                  new_session_id=lambda: self.random.randbytes(8), verifier=verifier)
         self.charge_started: float | None = None
 
     # --- clock and wire ---------------------------------------------------------------------
@@ -129,6 +144,8 @@ class Lab:
         finally:
             if self.tls is not None:
                 self.tls.cleanup()
+            if self.pki is not None:
+                self.pki.close()
         for frame in connection.close():
             self.emit(frame, gap=0.0005)
         return LabResult(ok, reason, self.frames, self.messages, self.now - self.config.start_time,
@@ -139,7 +156,7 @@ class Lab:
         """The TLS handshake on the open connection; the keys go into the capture before it."""
         from ccssniff.emulate.tls import MemoryTlsPair
 
-        self.tls = MemoryTlsPair(self.config.pki_dir, self.config.protocol)
+        self.tls = MemoryTlsPair(self.pki, self.config.protocol)
         flights = self.tls.handshake()
         keylog = self.tls.keylog()
         if self.write_secrets is not None and keylog:

@@ -19,7 +19,7 @@ from ccssniff.emulate.pki import create_pki
 ISO2_CIPHERS = "ECDHE-ECDSA-AES128-SHA256:ECDH-ECDSA-AES128-SHA256"
 
 
-def _protocols(protocols: str | tuple[str, ...]) -> tuple[str, ...]:
+def check_tls_protocols(protocols: str | tuple[str, ...]) -> tuple[str, ...]:
     protocols = (protocols,) if isinstance(protocols, str) else tuple(protocols)
     if not any(p in ("iso2", "iso20") for p in protocols):
         raise ValueError("DIN 70121 has no TLS: use --protocol iso2 or iso20 with --tls")
@@ -61,7 +61,7 @@ def _versions(context: ssl.SSLContext, protocols: tuple[str, ...]) -> None:
 
 
 def server_context(pki: PkiFiles, protocols: str | tuple[str, ...], keylog: str | None = None) -> ssl.SSLContext:
-    protocols = _protocols(protocols)
+    protocols = check_tls_protocols(protocols)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _versions(context, protocols)
     context.load_cert_chain(pki.path("secc.chain.pem"), pki.path("secc.key.pem"))
@@ -74,7 +74,7 @@ def server_context(pki: PkiFiles, protocols: str | tuple[str, ...], keylog: str 
 
 
 def client_context(pki: PkiFiles, protocols: str | tuple[str, ...], keylog: str | None = None) -> ssl.SSLContext:
-    protocols = _protocols(protocols)
+    protocols = check_tls_protocols(protocols)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     _versions(context, protocols)
     context.check_hostname = False  # the SECC certificate names the EVSE ID, not a host
@@ -94,11 +94,9 @@ class MemoryTlsPair:
     the receiving side reads and checks what arrives, so both state machines stay real.
     """
 
-    def __init__(self, pki_dir: Path | None, protocol: str) -> None:
-        client, server = client_context, server_context  # DIN fails here, before any file is made
-        _protocols(protocol)
-        self.pki = PkiFiles(pki_dir)
-        pki = self.pki
+    def __init__(self, pki: PkiFiles, protocol: str) -> None:
+        client, server = client_context, server_context
+        check_tls_protocols(protocol)  # DIN fails here
         self._keylog_dir = tempfile.TemporaryDirectory(prefix="ccssniff-keys-")
         self.keylog_path = str(Path(self._keylog_dir.name) / "keys.log")
         self._client_in, self._client_out, self._server_in, self._server_out = (ssl.MemoryBIO() for _ in range(4))
@@ -163,7 +161,6 @@ class MemoryTlsPair:
 
     def cleanup(self) -> None:
         self._keylog_dir.cleanup()
-        self.pki.close()
 
     @property
     def version(self) -> str | None:
