@@ -29,15 +29,17 @@ def emulator(side, interface, protocol, record, pki, *extra):
 
 @pytest.mark.parametrize("protocol,version", [("iso2", "TLS 1.2"), ("iso20", "TLS 1.3")])
 def test_evse_and_pev_over_tls_record_a_capture_that_decrypts(tmp_path, monkeypatch, tshark, protocol, version):
+    """ISO-2 runs Plug & Charge: the EV signs AuthorizationReq, the EVSE checks it."""
     monkeypatch.setattr(netns, "PREFIX", "ccsS")  # this branch's tag in namespace and veth names
     pki = tmp_path / "pki"
     create_pki().write(pki)
     keylog = tmp_path / "ev.keys"
+    pnc = ("--pnc",) if protocol == "iso2" else ()
     with netns.Namespaces(2) as (ev, evse):
         ev_if, evse_if = netns.veth(ev, evse)
-        charger = evse.popen(emulator("evse", evse_if, protocol, tmp_path / "evse.pcapng", pki, "--disclose-keys"),
+        charger = evse.popen(emulator("evse", evse_if, protocol, tmp_path / "evse.pcapng", pki, "--disclose-keys", *pnc),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        car = ev.popen(emulator("pev", ev_if, protocol, tmp_path / "pev.pcapng", pki, "--keylog", str(keylog)),
+        car = ev.popen(emulator("pev", ev_if, protocol, tmp_path / "pev.pcapng", pki, "--keylog", str(keylog), *pnc),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         car_output, _ = car.communicate(timeout=SESSION_TIMEOUT + 10)
         charger_output, _ = charger.communicate(timeout=15)
@@ -64,4 +66,9 @@ def test_evse_and_pev_over_tls_record_a_capture_that_decrypts(tmp_path, monkeypa
         assert summary.fields["version"] == version
         assert ("Certificate" in summary.fields["handshake_ev"]) is (protocol == "iso20")
         assert tshark_v2gtp_count(tshark, path) == len(messages)  # stock tshark, no settings
+        if pnc:
+            [authorization] = [e for e in messages if e.message.name == "AuthorizationReq"]
+            assert authorization.fields["signature"]["result"] == "valid"
+            [answer] = [e for e in messages if e.message.name == "AuthorizationRes"]
+            assert answer.message.body["ResponseCode"] == "OK"
     assert "CLIENT" in keylog.read_text()

@@ -152,9 +152,11 @@ def side_command(side: str):
                   help="With --tls: append the TLS keys to this NSS key log file.")
     @click.option("--disclose-keys", is_flag=True,
                   help="With --tls: send the key-log lines over UDP (port 52345) into the trace, as test systems do.")
+    @click.option("--pnc", is_flag=True, help="With --tls, ISO 15118-2: Plug & Charge with the PKI's contract "
+                                              "certificate (the car signs, the charger checks).")
     @simulation_options
     def command(interface, protocols, mode, no_slac, modem, port, charge_time, timeout, relaxed_timing,
-                record, seed, tls, pki_dir, keylog, disclose_keys, **simulation):
+                record, seed, tls, pki_dir, keylog, disclose_keys, pnc, **simulation):
         import asyncio
 
         from ccssniff.emulate.driver import DriverError, EmulatorConfig, Progress, run_side
@@ -164,9 +166,9 @@ def side_command(side: str):
                                 params=simulation_params(**simulation), slac=not no_slac, modem=modem,
                                 port=port, charge_time=charge_time or None, timeout=timeout,
                                 record=record, seed=seed, relaxed_timing=relaxed_timing, tls=tls,
-                                pki_dir=pki_dir, keylog=keylog, disclose_keys=disclose_keys)
-        if (pki_dir or keylog or disclose_keys) and not tls:
-            raise UsageFailure("--pki, --keylog and --disclose-keys need --tls")
+                                pki_dir=pki_dir, keylog=keylog, disclose_keys=disclose_keys, pnc=pnc)
+        if (pki_dir or keylog or disclose_keys or pnc) and not tls:
+            raise UsageFailure("--pki, --keylog, --disclose-keys and --pnc need --tls")
         progress = Progress(soc=config.params.battery.start_soc)
         try:
             with live_progress(progress, title=f"{side.upper()} on {interface}"):

@@ -67,6 +67,7 @@ class EmulatorConfig:
     pki_dir: Path | None = None  # `ccssniff pki create` directory; None: a fresh test PKI
     keylog: Path | None = None  # append the TLS keys here
     disclose_keys: bool = False  # send the key-log lines over UDP into the trace
+    pnc: bool = False  # ISO 15118-2 Plug & Charge with the PKI's contract certificate (needs tls)
 
 
 @dataclass
@@ -487,8 +488,13 @@ async def run_evse(config: EmulatorConfig, progress: Progress, tls=None, recorde
         udp.close()
     if tls:
         _after_handshake(tls, config, recorder)
+    verifier = None
+    if config.pnc and tls:
+        from ccssniff.emulate.pnc import ContractVerifier
+        verifier = ContractVerifier.from_pki(tls.pki.directory)
     machine = V2gEvse(circuit, protocols=config.protocols, mode=config.mode,
-                      new_session_id=lambda: rng.randbytes(8), relaxed_timing=config.relaxed_timing)
+                      new_session_id=lambda: rng.randbytes(8), relaxed_timing=config.relaxed_timing,
+                      verifier=verifier)
     try:
         return await converse(machine, reader, writer, circuit, progress, False, config)
     finally:
@@ -541,8 +547,12 @@ async def run_pev(config: EmulatorConfig, progress: Progress, tls=None, recorder
     if tls:
         _after_handshake(tls, config, recorder)
     circuit = DcCircuit(config.params)
+    contract = None
+    if config.pnc and tls:
+        from ccssniff.emulate.pnc import ContractCredentials
+        contract = ContractCredentials.from_pki(tls.pki.directory)
     machine = V2gPev(circuit, protocols=config.protocols, mode=config.mode, rng=rng,
-                     relaxed_timing=config.relaxed_timing)
+                     relaxed_timing=config.relaxed_timing, contract=contract)
     return await converse(machine, reader, writer, circuit, progress, True, config)
 
 
