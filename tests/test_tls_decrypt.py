@@ -165,3 +165,43 @@ def test_garbage_in_a_key_log_is_counted_not_fatal():
     assert keys.add_text(text.encode("latin-1")) == 1
     assert keys.rejected == 4
     assert keys.lookup(bytes.fromhex("ab" * 32)) == {"CLIENT_RANDOM": bytes.fromhex("cd" * 48)}
+
+
+def _expand_label(secret: bytes, label: str, length: int) -> bytes:
+    """RFC 8446 7.1 with cryptography's HKDF-Expand: independent of the decoder's own derivation."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+    full = b"tls13 " + label.encode()
+    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
+    return HKDFExpand(hashes.SHA256(), length, info).derive(secret)
+
+
+def _protect(secret: bytes, sequence: int, inner: bytes) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key, iv = _expand_label(secret, "key", 16), _expand_label(secret, "iv", 12)
+    header = bytes([23, 3, 3]) + (len(inner) + 16).to_bytes(2, "big")
+    nonce = (int.from_bytes(iv, "big") ^ sequence).to_bytes(12, "big")
+    return header + AESGCM(key).encrypt(nonce, inner, header)
+
+
+def test_a_key_update_switches_to_the_next_traffic_secret(tmp_path):
+    session = openssl_session(tmp_path, "1.3", None, "TLS_AES_128_GCM_SHA256")
+    keys = keylog_of(session)
+    tls = TlsSession(keys)
+    for direction, chunk in session["chunks"]:
+        outputs = tls.feed(direction, [bytes.fromhex(chunk)])
+        if any(o.kind == tls_layer.ALERT for o in outputs):
+            break  # stop at the close_notify: the connection goes on below
+    client = tls.directions[0]
+    secret = keys.lookup(tls.client_random)["CLIENT_TRAFFIC_SECRET_0"]
+    key_update = _protect(secret, client.sequence - 1, bytes([24, 0, 0, 1, 0]) + bytes([22]))
+    # The close_notify took the last sequence number: rewind to send the update in its place.
+    client.sequence -= 1
+    next_secret = _expand_label(secret, "traffic upd", 32)
+    after = b"\x01\xfe\x80\x01\x00\x00\x00\x03abc"
+    outputs = tls.feed(0, [key_update + _protect(next_secret, 0, after + bytes([23]))])
+    assert [o.value for o in outputs if o.kind == tls_layer.HANDSHAKE] == ["KeyUpdate", "key update applied"]
+    assert [o.value for o in outputs if o.kind == tls_layer.DATA] == [after]
+    assert tls.failed_records == 0
