@@ -66,7 +66,7 @@ def _find_id(content: Any, wanted: str, name: str | None = None) -> tuple[str, A
     return None
 
 
-def _chain_certificates(chain: Any) -> list[bytes]:
+def chain_certificates(chain: Any) -> list[bytes]:
     """DER certificates of a chain element: Certificate, then SubCertificates/Certificate."""
     if isinstance(chain, (bytes, bytearray)):
         return [bytes(chain)]
@@ -131,7 +131,7 @@ class SignatureChecker:
             chain = _find_key(body, key)
             if chain is None or key == "RootCertificateID":
                 continue
-            ders = _chain_certificates(chain)
+            ders = chain_certificates(chain)
             if not ders:
                 continue
             if key in _CONTRACT_CHAINS and name not in ("CertificateInstallationRes", "CertificateUpdateRes"):
@@ -213,7 +213,7 @@ class SignatureChecker:
         if in_message is None and name == "AuthorizationReq" and _find_key(body, "ContractCertificateChain"):
             in_message = "ContractCertificateChain"  # ISO 15118-20 Plug & Charge
         if in_message is not None:
-            ders = _chain_certificates(_find_key(body, in_message))
+            ders = chain_certificates(_find_key(body, in_message))
             return _load(ders[0]) if ders else None
         return _load(self.contract) if self.contract else None
 

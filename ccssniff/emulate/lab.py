@@ -96,8 +96,8 @@ class Lab:
         contract = verifier = None
         if config.pnc and not config.tls:
             raise ValueError("Plug & Charge runs over TLS: add --tls")
-        if config.pnc and config.protocol != "iso2":
-            raise ValueError("Plug & Charge is emulated for ISO 15118-2 (--protocol iso2)")
+        if config.pnc and config.protocol not in ("iso2", "iso20"):
+            raise ValueError("Plug & Charge needs ISO 15118-2 or -20 (--protocol iso2 or iso20)")
         if config.tls:
             from ccssniff.emulate.tls import PkiFiles, check_tls_protocols
             check_tls_protocols(config.protocol)

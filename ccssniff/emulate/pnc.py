@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-from ccssniff.decode.signatures import SignatureChecker
+from ccssniff.decode.signatures import SignatureChecker, chain_certificates
 
 CANONICAL_EXI = "http://www.w3.org/TR/canonical-exi/"
 ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
@@ -69,7 +69,8 @@ def sign(message: dict[str, Any], schema: str, element_name: str, element: dict[
     encoded = openv2gx.encode(Message({"SignedInfo": signed_info}, schema="xmldsig", fragment=True))
     r, s = utils.decode_dss_signature(key.sign(encoded, ec.ECDSA(hashes.SHA256())))
     size = (key.curve.key_size + 7) // 8
-    header = message["V2G_Message"]["Header"]
+    root = message["V2G_Message"] if "V2G_Message" in message else next(iter(message.values()))
+    header = root["Header"]
     header["Signature"] = {"SignedInfo": signed_info,
                            "SignatureValue": {"#text": r.to_bytes(size, "big") + s.to_bytes(size, "big")}}
 
@@ -87,14 +88,15 @@ class ContractVerifier:
         return cls(x509.load_pem_x509_certificates((Path(directory) / "mo_root.pem").read_bytes()))
 
     def payment_details(self, name: str, body: Any) -> str | None:
-        """A FAILED response code when the chain does not lead to a trusted MO root."""
+        """ISO 15118-2 PaymentDetailsReq: a FAILED code unless the chain leads to a trusted MO root."""
         self.checker.certificates(name, body)
-        chain = body.get("ContractSignatureCertChain") if isinstance(body, dict) else None
-        ders = [chain.get("Certificate")] if isinstance(chain, dict) else []
-        subs = (chain.get("SubCertificates") or {}).get("Certificate") if isinstance(chain, dict) else None
-        ders += subs if isinstance(subs, list) else ([subs] if subs else [])
+        return self.chain(body.get("ContractSignatureCertChain") if isinstance(body, dict) else None)
+
+    def chain(self, chain: Any) -> str | None:
+        """A FAILED response code when the contract chain does not lead to a trusted MO root."""
+        ders = chain_certificates(chain)
         try:
-            certificates = [x509.load_der_x509_certificate(bytes(der)) for der in ders if der]
+            certificates = [x509.load_der_x509_certificate(der) for der in ders]
         except ValueError:
             return "FAILED_CertChainError"
         if not certificates:
@@ -102,7 +104,7 @@ class ContractVerifier:
         for issued, issuer in zip(certificates, certificates[1:]):
             try:
                 issued.verify_directly_issued_by(issuer)
-            except (ValueError, TypeError, Exception):  # noqa: BLE001 - any failure breaks the chain
+            except Exception:  # noqa: BLE001 - any failure breaks the chain
                 return "FAILED_CertChainError"
         for root in self.mo_roots:
             try:
@@ -116,11 +118,11 @@ class ContractVerifier:
         self.challenge = os.urandom(16)
         return self.challenge
 
-    def authorization(self, decoded: Any, body: Any) -> str | None:
+    def authorization(self, decoded: Any, challenge: Any, schema: str = "iso2") -> str | None:
         """A FAILED response code unless AuthorizationReq is signed by the contract key over our challenge."""
-        verdict = self.checker.check(decoded, "iso2")
+        verdict = self.checker.check(decoded, schema)
         if verdict is None or verdict["result"] != "valid":
             return "FAILED_SignatureError"
-        if self.challenge is None or body.get("GenChallenge") != self.challenge:
+        if self.challenge is None or challenge != self.challenge:
             return "FAILED_ChallengeInvalid"
         return None

@@ -104,7 +104,7 @@ class DinIso2Evse:
             self.verifier.new_challenge()
             return code
         elif name == "AuthorizationReq" and self.contract_selected:
-            return self.verifier.authorization(decoded, content)
+            return self.verifier.authorization(decoded, content.get("GenChallenge"))
         return None
 
     def serve(self, base: str, content: Mapping[str, Any], now: float) -> str | None:

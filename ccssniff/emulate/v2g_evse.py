@@ -144,7 +144,7 @@ class V2gEvse:
         self.protocol = protocol
         self.tracker = SequenceTracker(timed_table(protocol, self.relaxed_timing))
         if protocol == "iso20":
-            self._contents = Iso20Evse(self.circuit, self.mode, self.evse_id)
+            self._contents = Iso20Evse(self.circuit, self.mode, self.evse_id, self.verifier)
         else:
             self._contents = DinIso2Evse(protocol, self.circuit, self.mode, self.evse_id,
                                          self.payment, self.verifier)

@@ -156,7 +156,7 @@ class V2gPev:
         self.protocol = protocol
         self.tracker = SequenceTracker(timed_table(protocol, self.relaxed_timing))
         if protocol == "iso20":
-            self._contents = Iso20Pev(self.circuit, self.mode, self.evcc_id.hex().upper())
+            self._contents = Iso20Pev(self.circuit, self.mode, self.evcc_id.hex().upper(), self.contract)
         else:
             self._contents = DinIso2Pev(protocol, self.circuit, self.mode, self.evcc_id, self.contract)
 
