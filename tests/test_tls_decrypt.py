@@ -205,3 +205,25 @@ def test_a_key_update_switches_to_the_next_traffic_secret(tmp_path):
     assert [o.value for o in outputs if o.kind == tls_layer.HANDSHAKE] == ["KeyUpdate", "key update applied"]
     assert [o.value for o in outputs if o.kind == tls_layer.DATA] == [after]
     assert tls.failed_records == 0
+
+
+def test_random_bytes_and_mangled_sessions_never_crash(tmp_path):
+    import random
+
+    session = openssl_session(tmp_path, "1.2", "ECDHE-ECDSA-AES128-SHA256")
+    keys = keylog_of(session)
+    rng = random.Random(5)
+    for _ in range(60):
+        def mangle(index, direction, data):
+            data = bytearray(data)
+            for _ in range(rng.randrange(4)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            cut = rng.randrange(len(data) + 1)
+            return [bytes(data[:cut]), Gap(3)] * rng.randrange(2) + [bytes(data[cut:])]
+        tls, _, outputs = decrypt(session, keys, mangle=mangle)
+        assert all(o.kind in (tls_layer.HANDSHAKE, tls_layer.DATA, tls_layer.GAP, tls_layer.ALERT,
+                              tls_layer.PROBLEM, tls_layer.KEYS) for o in outputs)
+    for _ in range(200):  # bytes that merely look like records
+        tls = TlsSession(keys)
+        tls.feed(rng.randrange(2), [bytes([rng.choice([20, 21, 22, 23]), 3, rng.randrange(1, 5)])
+                                    + rng.randbytes(rng.randrange(300))])
