@@ -31,10 +31,11 @@ def run(tmp_path, change_contract=None, protocol="iso2"):
     return lab.run(), lab
 
 
-def test_pnc_session_completes_and_its_signature_verifies_when_decoded(tmp_path):
+@pytest.mark.parametrize("mode", ["dc", "ac"])
+def test_pnc_session_completes_and_its_signatures_verify_when_decoded(tmp_path, mode):
     capture = tmp_path / "pnc.pcapng"
-    result = CliRunner().invoke(cli, ["emulate", "lab", "--protocol", "iso2", "--tls", "--pnc", "--charge-time", "2",
-                                      "-w", str(capture)], prog_name="ccssniff")
+    result = CliRunner().invoke(cli, ["emulate", "lab", "--protocol", "iso2", "--mode", mode, "--tls", "--pnc",
+                                      "--charge-time", "3", "-w", str(capture)], prog_name="ccssniff")
     assert result.exit_code == 0, result.output
     assert "PaymentDetailsReq x1" in result.output and "AuthorizationReq x1" in result.output
     pipeline = Pipeline(keys=keys_in_capture(capture).keys)
@@ -46,6 +47,11 @@ def test_pnc_session_completes_and_its_signature_verifies_when_decoded(tmp_path)
     verdict = messages["AuthorizationReq"].fields["signature"]
     assert verdict["result"] == "valid" and "DEZZZC12345678X" in verdict["signer"]
     assert messages["AuthorizationRes"].message.body["ResponseCode"] == "OK"
+    # The charger asked for a metering receipt in one charge-loop response; the car signed it.
+    receipt = messages["MeteringReceiptReq"]
+    assert receipt.fields["signature"]["result"] == "valid"
+    assert receipt.message.body["MeterInfo"]["MeterID"] == "CCSSNIFF-METER-1"
+    assert messages["MeteringReceiptRes"].message.body["ResponseCode"] == "OK"
 
 
 @pytest.mark.parametrize("protocol", ["iso2", "iso20"])

@@ -118,6 +118,11 @@ class ContractVerifier:
         self.challenge = os.urandom(16)
         return self.challenge
 
+    def receipt(self, decoded: Any) -> str | None:
+        """Why a MeteringReceiptReq's signature is not valid, or None when it is."""
+        verdict = self.checker.check(decoded, "iso2")
+        return None if verdict is not None and verdict["result"] == "valid" else str(verdict)
+
     def authorization(self, decoded: Any, challenge: Any, schema: str = "iso2") -> str | None:
         """A FAILED response code unless AuthorizationReq is signed by the contract key over our challenge."""
         verdict = self.checker.check(decoded, schema)
