@@ -13,9 +13,6 @@ import os
 from typing import Iterable
 
 TLS12_LABEL = "CLIENT_RANDOM"
-TLS13_LABELS = ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
-                "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET",
-                "CLIENT_EARLY_TRAFFIC_SECRET", "EARLY_EXPORTER_SECRET")
 _KNOWN_PREFIXES = (TLS12_LABEL, "CLIENT_", "SERVER_", "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET")
 # What a UDP payload must start with to be read as key-log text (any port).
 _PAYLOAD_PREFIXES = tuple(prefix.encode() for prefix in (TLS12_LABEL + " ", "CLIENT_HANDSHAKE_", "SERVER_HANDSHAKE_",
@@ -101,9 +98,3 @@ class KeyLog:
             for label, secret in self.secrets[client_random].items():
                 lines.append(f"{label} {client_random.hex()} {secret.hex()}\n")
         return "".join(lines)
-
-
-def read_keylog_file(path: str | os.PathLike) -> KeyLog:
-    keys = KeyLog()
-    keys.add_file(path)
-    return keys

@@ -42,9 +42,6 @@ class Issued:
         return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption())
 
-    def der(self) -> bytes:
-        return self.certificate.public_bytes(serialization.Encoding.DER)
-
 
 def _name(common_name: str, organization: str, domain_component: str | None = None) -> x509.Name:
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name),
@@ -85,7 +82,7 @@ def _issue(name: str, role: str, subject: x509.Name, issuer: Issued | None, ca_p
 
 
 @dataclass
-class TestPki:
+class LabPki:
     v2g_root: Issued
     cpo_sub1: Issued
     cpo_sub2: Issued
@@ -123,7 +120,7 @@ class TestPki:
         return written
 
 
-def create_pki(emaid: str = DEFAULT_EMAID, evse_id: str = DEFAULT_EVSE_ID, days: int = 365) -> TestPki:
+def create_pki(emaid: str = DEFAULT_EMAID, evse_id: str = DEFAULT_EVSE_ID, days: int = 365) -> LabPki:
     now = datetime.datetime.now(datetime.timezone.utc)
     serial = iter(range(1, 100))
 
@@ -145,4 +142,4 @@ def create_pki(emaid: str = DEFAULT_EMAID, evse_id: str = DEFAULT_EVSE_ID, days:
                "OEM provisioning", _name("WMIV1234567890ABCDEX", "ccssniff test OEM", "OEM"))
     mo = tree("mo", "ccssniff test MO", "ccssniff test MO Root CA", "contract", "contract",
               _name(emaid, "ccssniff test MO", "MO"))
-    return TestPki(*v2g, *oem, *mo, emaid=emaid)
+    return LabPki(*v2g, *oem, *mo, emaid=emaid)
