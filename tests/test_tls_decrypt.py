@@ -155,6 +155,11 @@ def test_truncated_and_oversized_records_are_reported_never_a_crash(tmp_path):
     # A cut record: nothing comes out, nothing breaks; the next gap resets the direction.
     outputs = tls.feed(1, [bytes([23, 3, 3, 0, 200]) + bytes(50)]) + tls.feed(1, [Gap(150)])
     assert [o.kind for o in outputs] == [tls_layer.GAP]
+    # A connection that ends inside a record says so.
+    tls, _, _ = decrypt(session, keys)
+    tls.feed(0, [bytes([23, 3, 3, 0, 200]) + bytes(50)])
+    [(direction, problem)] = tls.finish()
+    assert direction == 0 and "cut off" in problem.value and "55 bytes" in problem.value
 
 
 def test_garbage_in_a_key_log_is_counted_not_fatal():

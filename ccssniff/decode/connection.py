@@ -99,6 +99,10 @@ class V2gConnection:
             if self.content == V2GTP or (self.content == TLS and self.tls.decrypted_records):
                 self._framed(direction, self.framers[direction].flush(), time, frame, out)
         self.closed = [True, True]
+        if self.content == TLS:
+            for direction, problem in self.tls.finish():
+                out.append(Event(ev.ERROR, time, frame, "TLS", connection=self.id,
+                                 direction=_DIRECTION_NAMES[direction], fields={"reason": problem.value}))
         if self.content in (V2GTP, TLS):
             if self.content == TLS:
                 out.append(self._tls_summary(time, frame))

@@ -25,14 +25,16 @@ _DIGESTS = {"http://www.w3.org/2001/04/xmlenc#sha256": "sha256",
 _SIGNATURE_HASHES = {"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256": hashes.SHA256,
                      "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512": hashes.SHA512}
 # Where a message carries its signer's chain itself (element name holding the chain or certificate).
-_SIGNER_IN_MESSAGE = {"CertificateInstallationRes": "SAProvisioningCertificateChain",
-                      "CertificateUpdateRes": "SAProvisioningCertificateChain",
-                      "CertificateInstallationReq": "OEMProvisioningCert",
-                      "CertificateUpdateReq": "ContractSignatureCertChain"}
+# ISO 15118-2 names first, then ISO 15118-20's.
+_SIGNER_IN_MESSAGE = {"CertificateInstallationRes": ("SAProvisioningCertificateChain", "CPSCertificateChain"),
+                      "CertificateUpdateRes": ("SAProvisioningCertificateChain",),
+                      "CertificateInstallationReq": ("OEMProvisioningCert", "OEMProvisioningCertificateChain"),
+                      "CertificateUpdateReq": ("ContractSignatureCertChain",)}
 # Chains (by element name) whose leaf is the session's contract certificate from then on.
 _CONTRACT_CHAINS = ("ContractSignatureCertChain", "ContractCertificateChain")
 _CHAIN_ROLES = {"ContractSignatureCertChain": "contract", "ContractCertificateChain": "contract",
-                "SAProvisioningCertificateChain": "SA provisioning", "OEMProvisioningCert": "OEM provisioning",
+                "SAProvisioningCertificateChain": "SA provisioning", "CPSCertificateChain": "CPS",
+                "OEMProvisioningCert": "OEM provisioning",
                 "OEMProvisioningCertificateChain": "OEM provisioning", "RootCertificateID": "root"}
 
 
@@ -209,12 +211,15 @@ class SignatureChecker:
         return verdict
 
     def _signer(self, name: str, body: Any) -> x509.Certificate | None:
-        in_message = _SIGNER_IN_MESSAGE.get(name)
-        if in_message is None and name == "AuthorizationReq" and _find_key(body, "ContractCertificateChain"):
-            in_message = "ContractCertificateChain"  # ISO 15118-20 Plug & Charge
-        if in_message is not None:
-            ders = chain_certificates(_find_key(body, in_message))
-            return _load(ders[0]) if ders else None
+        in_message = _SIGNER_IN_MESSAGE.get(name, ())
+        if name == "AuthorizationReq":
+            in_message = ("ContractCertificateChain",)  # ISO 15118-20 Plug & Charge
+        for element in in_message:
+            ders = chain_certificates(_find_key(body, element))
+            if ders:
+                return _load(ders[0])
+        if in_message and name != "AuthorizationReq":
+            return None
         return _load(self.contract) if self.contract else None
 
     @staticmethod

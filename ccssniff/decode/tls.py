@@ -310,6 +310,16 @@ class TlsSession:
             self._record(direction, tracker, content_type, header, body, out)
         return out
 
+    def finish(self) -> list[tuple[int, TlsOutput]]:
+        """End of the connection: (direction, problem) for each direction left inside a record."""
+        out = []
+        for direction, tracker in enumerate(self.directions):
+            if tracker._buffer and not tracker.lost_sync:
+                out.append((direction, TlsOutput(PROBLEM, f"TLS record cut off: the connection ended "
+                                                          f"{len(tracker._buffer)} bytes into a record")))
+                tracker._buffer.clear()
+        return out
+
     def _record(self, direction: int, tracker: TlsTracker, content_type: int, header: bytes, body: bytes,
                 out: list[TlsOutput]) -> None:
         tls13 = self.version == 0x0304
