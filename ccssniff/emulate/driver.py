@@ -505,7 +505,8 @@ async def discover(config: EmulatorConfig, progress: Progress) -> tuple[str, int
     progress.phase = "SDP"
     scope = socket.if_nametoindex(config.interface)
     security = sdp_std.Security.TLS if config.tls else sdp_std.Security.NO_TLS
-    client = SdpClient(security=security, acceptable_security=(security,))
+    # With TLS only a TLS answer will do; without, any answer (as before TLS existed here).
+    client = SdpClient(security=security, acceptable_security=(security,) if config.tls else None)
     udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, scope)
     udp.bind((link_local_address(config.interface), 0, 0, scope))
