@@ -20,9 +20,9 @@ _PAYLOAD_PREFIXES = tuple(prefix.encode() for prefix in (TLS12_LABEL + " ", "CLI
                                                          "CLIENT_EARLY_", "EARLY_EXPORTER_", "# "))
 _SECRET_LENGTHS = (32, 48, 64)  # SHA-256, SHA-384 secrets; a TLS 1.2 master secret is 48 bytes
 HOW_TO_GET_KEYS = ("no TLS keys for this connection: give the stack's key log with --keylog FILE "
-                   "(SSLKEYLOGFILE in OpenSSL/NSS based stacks such as EVerest and Josev, RISE-V2G's "
-                   "key logging, Python's SSLContext.keylog_filename) or record a test system that "
-                   "sends its keys into the trace")
+                   "(NSS key log format, as stacks on OpenSSL, NSS or Python's ssl write it with "
+                   "SSLKEYLOGFILE or their key-log option), or record with a test system or charger that "
+                   "sends its keys into the trace (dSPACE's test system, EVerest)")
 
 
 def looks_like_keylog(payload: bytes) -> bool:
