@@ -101,3 +101,24 @@ def test_inject_secrets_needs_an_output(prepared):
     _, _, stripped, _ = prepared[CAPTURES[0]]
     code, _, stderr = decode_json(stripped, "--inject-secrets")
     assert code == 2 and "-w" in stderr
+
+
+@pytest.mark.parametrize("name", [CAPTURES[0], CAPTURES[4]])
+def test_keys_at_the_end_of_the_file_still_decrypt_it_all(prepared, tshark, tmp_path, name):
+    """Key-log packets after everything they decrypt: the first pass over the file finds them."""
+    from ccssniff.capture.pcapng import PcapngWriter
+    from ccssniff.capture.reader import read_packets
+
+    path, _, _, expected = prepared[name]
+    key_frames = {int(n) for n in tshark_lines(tshark, "-r", path, "-Y", KEY_PORT_FILTER, "-T", "fields",
+                                               "-e", "frame.number")}
+    moved = tmp_path / "keys-last.pcapng"
+    packets = list(read_packets(path))
+    with PcapngWriter(moved, linktype=packets[0].linktype) as writer:
+        for packet in [p for p in packets if p.index not in key_frames] + \
+                [p for p in packets if p.index in key_frames]:
+            writer.write(packet.data, packet.timestamp)
+    code, events, _ = decode_json(moved)
+    assert code == 0
+    assert sum(e["kind"] == "v2g" and e["decrypted"] for e in events) == expected
+    assert [e for e in events if e["kind"] == "error"] == []
