@@ -43,7 +43,7 @@ def test_evse_and_pev_over_tls_record_a_capture_that_decrypts(tmp_path, monkeypa
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         car_output, _ = car.communicate(timeout=SESSION_TIMEOUT + 10)
         charger_output, _ = charger.communicate(timeout=15)
-    assert car.returncode == 0, car_output
+    assert car.returncode == 0, car_output + "\nEVSE:\n" + charger_output
     assert charger.returncode == 0, charger_output
 
     for record in ("evse.pcapng", "pev.pcapng"):

@@ -390,7 +390,12 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
             handle(machine.start(time.time()))
         if not ended:
             await run_machine(machine, deliver, inbox, handle, config.timeout)
-        await writer.drain()
+        try:
+            await writer.drain()
+        except ConnectionError:
+            # The session is over; a TLS peer that closed first makes the last drain fail.
+            if not ended:
+                raise
     finally:
         for task in tasks:
             task.cancel()
