@@ -88,14 +88,24 @@ def test_v2gtp_messages_match_tshark_and_readme(shared_dir, tshark, name):
     assert [e for e in events if e.kind == ev.ERROR] == []
 
 
-def test_tls_sessions_are_detected_not_decoded(shared_dir):
-    events, trace = decode(shared_dir / "captures/dsv2gshark/ISO-20_TLS13_DC_DS5366_Josev.pcapng")
+def test_tls_sessions_without_keys_are_detected_and_say_how_to_get_keys(shared_dir):
+    """The capture's own key-log packets left out: records counted, handshake shown, a hint on keys."""
+    pipeline, trace, events = Pipeline(), TraceSession(), []
+    for packet in read_packets(shared_dir / "captures/dsv2gshark/ISO-20_TLS13_DC_DS5366_Josev.pcapng"):
+        if b"_SECRET" not in packet.data:
+            events += pipeline.feed(packet)
+    events += pipeline.finish()
+    for event in events:
+        trace.add(event)
     assert not [e for e in events if e.kind in (ev.V2G, ev.ERROR)]
+    [no_keys] = [e for e in events if e.kind == ev.TLS and e.name == "no keys"]
+    assert "--keylog" in no_keys.fields["hint"]
     [session] = trace.to_dict()["sessions"]
     assert session["tls"]["version"] == "TLS 1.3"
     assert session["tls"]["handshake_ev"][0] == "ClientHello"
     assert session["tls"]["handshake_evse"][0] == "ServerHello"
     assert session["tls"]["record_count"] == 123  # the README's TLS frame count: one record each
+    assert session["tls"]["keys"] == "missing" and session["tls"]["decrypted_records"] == 0
     assert trace.sdp.requested_security == ["TLS"]
 
 

@@ -15,11 +15,13 @@ import time
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import BinaryIO, Union
 
-__all__ = ["PcapngWriter"]
+__all__ = ["PcapngWriter", "TLS_KEY_LOG"]
 
 _SHB = 0x0A0D0D0A
 _IDB = 1
 _EPB = 6
+_DSB = 0x0A
+TLS_KEY_LOG = 0x544C534B  # Decryption Secrets Block type: NSS key log text
 _BYTE_ORDER_MAGIC = 0x1A2B3C4D
 
 _OPT_END = 0
@@ -121,6 +123,15 @@ class PcapngWriter:
             + options
         )
         self._emit(_block(_EPB, body))
+
+    def write_secrets(self, data: Union[bytes, str], secrets_type: int = TLS_KEY_LOG) -> None:
+        """A Decryption Secrets Block: Wireshark decrypts the packets after it with these keys.
+
+        ``data`` is NSS key-log text for :data:`TLS_KEY_LOG`; write it before the packets it opens.
+        """
+        if isinstance(data, str):
+            data = data.encode("ascii")
+        self._emit(_block(_DSB, struct.pack("<II", secrets_type, len(data)) + data + bytes(-len(data) % 4)))
 
     def close(self) -> None:
         if self._file is not None and self._owned:

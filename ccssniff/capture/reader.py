@@ -16,7 +16,7 @@ import os
 import struct
 import warnings
 import zlib
-from typing import BinaryIO, Iterator, NamedTuple, Union
+from typing import BinaryIO, Callable, Iterator, NamedTuple, Union
 
 __all__ = ["Packet", "CaptureFormatError", "CaptureWarning", "read_packets", "require_decodable_link"]
 
@@ -27,6 +27,7 @@ _MAX_BLOCK = 1 << 24
 _PCAPNG_IDB = 1
 _PCAPNG_OPB = 2  # obsolete Packet Block
 _PCAPNG_SPB = 3
+_PCAPNG_DSB = 0x0A  # Decryption Secrets Block
 _PCAPNG_EPB = 6
 _BYTE_ORDER_MAGIC = 0x1A2B3C4D
 
@@ -74,12 +75,15 @@ class CaptureWarning(UserWarning):
 _new_packet = tuple.__new__  # skips NamedTuple's Python-level __new__ in the hot loops
 
 
-def read_packets(source: Union[str, os.PathLike, BinaryIO]) -> Iterator[Packet]:
+def read_packets(source: Union[str, os.PathLike, BinaryIO],
+                 on_secrets: Union[Callable[[int, bytes], None], None] = None) -> Iterator[Packet]:
     """Yield the packets of a pcap or pcapng file (optionally gzip-compressed).
 
     ``source`` is a path or a binary file object opened for reading (read from its current
     position and left open). Raises :class:`CaptureFormatError` at once when the input is not a
     capture; damage later in the file ends the iteration with a :class:`CaptureWarning`.
+    ``on_secrets(secrets_type, data)`` receives each pcapng Decryption Secrets Block as it is read
+    (``0x544C534B`` is a TLS key log), before the packets that follow it.
     """
     if isinstance(source, (str, os.PathLike)):
         name = os.fspath(source)
@@ -107,7 +111,7 @@ def read_packets(source: Union[str, os.PathLike, BinaryIO]) -> Iterator[Packet]:
             endian, ticks = _PCAP_MAGIC[magic]
             packets = _pcap_packets(stream, head, name, endian, ticks)
         elif magic == _PCAPNG_MAGIC:
-            packets = _pcapng_packets(stream, head, name)
+            packets = _pcapng_packets(stream, head, name, on_secrets)
         elif not head:
             raise CaptureFormatError(f"{name} is empty, not a pcap or pcapng capture")
         else:
@@ -312,16 +316,16 @@ _ENDIAN_OF_BOM = {
 }
 
 
-def _pcapng_packets(stream, buf: bytes, name: str) -> Iterator[Packet]:
+def _pcapng_packets(stream, buf: bytes, name: str, on_secrets=None) -> Iterator[Packet]:
     buf = _read_at_least(stream, buf, 28, _CHUNK)
     if len(buf) < 28:
         raise CaptureFormatError(f"{name} is cut off within its pcapng section header")
     if buf[8:12] not in _ENDIAN_OF_BOM:
         raise CaptureFormatError(f"{name} starts like pcapng but has no valid byte-order magic")
-    return _pcapng_blocks(stream, buf, name)
+    return _pcapng_blocks(stream, buf, name, on_secrets)
 
 
-def _pcapng_blocks(stream, buf: bytes, name: str) -> Iterator[Packet]:
+def _pcapng_blocks(stream, buf: bytes, name: str, on_secrets=None) -> Iterator[Packet]:
     new, cls = _new_packet, Packet
     pos = 0
     size = len(buf)  # bytes of real data in buf; buf may carry zero padding beyond it
@@ -392,6 +396,10 @@ def _pcapng_blocks(stream, buf: bytes, name: str) -> Iterator[Packet]:
                 _warn_damaged(name, index, "an interface block shorter than its fields")
                 return
             interfaces.append(_interface(buf, pos + 8, end - 4, endian))
+        elif kind == _PCAPNG_DSB and on_secrets is not None and length >= 20:
+            # The two fields sit where an EPB's interface and high timestamp are.
+            secrets_length = min(high, length - 20)
+            on_secrets(interface, bytes(buf[pos + 16 : pos + 16 + secrets_length]))
         elif kind == _PCAPNG_SPB:
             if not interfaces:
                 _warn_damaged(name, index, "a simple packet block before any interface")

@@ -15,10 +15,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from ccssniff.capture.reader import CaptureFormatError, read_packets, require_decodable_link
 from ccssniff.decode.filter import GRAMMAR_HELP, FilterError, compile_filter
 from ccssniff.decode.frames import FrameWriter
+from ccssniff.decode.keylog import KeyLog
 from ccssniff.decode.pipeline import Pipeline
 from ccssniff.decode.schema import FORCEABLE
 from ccssniff.decode.session import TraceSession
 from ccssniff.decode.trace import decode_trace
+from ccssniff.decode.trace_keys import keys_in_capture
+from ccssniff.decode.trace_keys import keys_in_capture
 from ccssniff.ui.errors import UsageFailure
 from ccssniff.ui.jsonl import JsonLinesWriter
 from ccssniff.ui.summary import render_summary
@@ -48,11 +51,18 @@ STDIN = "-"
               help="Write the output (timeline, JSON, XML or summary) to this file instead of stdout.")
 @click.option("-w", "--write", "frames_file", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write the frames of the events -Y selects to this pcapng file (all frames read without -Y).")
+@click.option("--keylog", "keylog_files", multiple=True, type=click.Path(path_type=Path),
+              help="TLS keys in the NSS key log format (SSLKEYLOGFILE); may be repeated. Keys the trace "
+                   "carries itself (key-log lines in UDP, pcapng Decryption Secrets Blocks) are always used.")
+@click.option("--inject-secrets", is_flag=True,
+              help="With -w: put every TLS key (from the trace and --keylog) into the written file as a "
+                   "Decryption Secrets Block, so Wireshark decrypts it with no settings.")
 @click.option("--show-key", is_flag=True,
               help="Show HomePlug network keys (NMK) in full; by default only their first and last byte.")
 def decode(files: tuple[Path, ...], as_json: bool, as_xml: bool, with_hex: bool, summary: bool,
            schema: str | None, expression: str | None, frame_limit: int | None, output: Path | None,
-           frames_file: Path | None, show_key: bool) -> None:
+           frames_file: Path | None, keylog_files: tuple[Path, ...], inject_secrets: bool,
+           show_key: bool) -> None:
     """Decode the traces FILES (pcap or pcapng; - reads standard input): SLAC, SDP, TCP and every V2G message.
 
     \b
@@ -64,9 +74,14 @@ def decode(files: tuple[Path, ...], as_json: bool, as_xml: bool, with_hex: bool,
       tcpdump -i eth0 -w - | ccssniff decode -    a live capture from stdin (pcap or pcapng)
       ccssniff decode s.pcapng -Y 'CurrentDemand* and EVTargetCurrent > 100'
       ccssniff decode s.pcapng -Y 'kind == sequence' -w problems.pcapng -o problems.txt
+      ccssniff decode tls.pcapng --keylog keys.log                decrypt TLS with a key log
+      ccssniff decode tls.pcapng --inject-secrets -w out.pcapng   the keys into the capture, for Wireshark
     """
     if as_json and as_xml:
         raise UsageFailure("--json and --xml exclude each other")
+    if inject_secrets and frames_file is None:
+        raise UsageFailure("--inject-secrets needs -w FILE")
+    given_keys = _read_keylogs(keylog_files)
     if list(files).count(Path(STDIN)) > 1:
         raise UsageFailure("standard input (-) can be read only once")
     try:
@@ -102,7 +117,10 @@ def decode(files: tuple[Path, ...], as_json: bool, as_xml: bool, with_hex: bool,
                     writer.heading(label)
             show_events = not summary or as_json
             on_event = _selecting(selected, writer.event if show_events else None, frames)
-            trace = _decode_file(path, packets, Pipeline(schema=schema), on_event,
+            keys = _keys_for(path, given_keys)
+            if frames is not None and inject_secrets:
+                frames.add_secrets(keys.nss_text())
+            trace = _decode_file(path, packets, Pipeline(schema=schema, keys=keys), on_event,
                                  _progress_wanted(path, summary, output))
             if frames is not None:
                 frames.finish_file()
@@ -178,6 +196,36 @@ def _selecting(selected: Any, show: Any, frames: FrameWriter | None) -> Any:
             show(event, start)
 
     return sink
+
+
+def _keys_for(path: Path, given: KeyLog) -> KeyLog:
+    """The keys for one trace: those given, and every key the file itself holds wherever it is (a
+    first pass), so that keys disclosed after their handshake still open it. Standard input is
+    read once: its keys count from where they appear."""
+    keys = KeyLog()
+    keys.merge(given)
+    if str(path) != STDIN:
+        try:
+            keys.merge(keys_in_capture(path).keys)
+        except CaptureFormatError:
+            pass  # the real pass reports how far the capture can be read
+    return keys
+
+
+def _read_keylogs(paths: tuple[Path, ...]) -> KeyLog:
+    keys = KeyLog()
+    for path in paths:
+        try:
+            added = keys.add_file(path)
+        except OSError as error:
+            raise UsageFailure(f"cannot read key log {path}: {error.strerror or error}") from None
+        if not added:
+            raise UsageFailure(f"{path} holds no usable key-log line (NSS format: LABEL CLIENT_RANDOM SECRET)"
+                               + (f"; {keys.first_rejection}" if keys.first_rejection else ""))
+    if keys.rejected:
+        click.secho(f"warning: {keys.rejected} key-log line(s) skipped ({keys.first_rejection})",
+                    fg="yellow", err=True)
+    return keys
 
 
 def _progress_wanted(path: Path, summary: bool, output: Path | None = None) -> bool:

@@ -9,7 +9,10 @@ from ccssniff.decode.net import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpSegment, 
 from ccssniff.decode.schema import APP_HANDSHAKE, PROTOCOL_NAMES, SchemaSelector, protocol_of_namespace
 from ccssniff.decode.sequence import SequenceCheck
 from ccssniff.decode.tcp import MAX_BUFFERED_BYTES, BufferBudget, Gap, StreamItem, StreamReassembler
-from ccssniff.decode.tls import TlsTracker, looks_like_tls
+from ccssniff.decode.signatures import SignatureChecker, describe_chain
+from ccssniff.decode import tls as tls_layer
+from ccssniff.decode.keylog import HOW_TO_GET_KEYS, KeyLog
+from ccssniff.decode.tls import TlsSession, looks_like_tls
 from ccssniff.decode.v2gtp import Pdu, V2gtpFramer, is_header_at
 
 # How the connection's content was recognised.
@@ -23,7 +26,9 @@ _PROBE_CHUNKS = 8
 
 # A message still arriving may always keep this much, whatever the trace holds elsewhere.
 _FRAMER_KEPT_OVER_BUDGET = 8 * 1024
-
+_TLS_DATA = tls_layer.DATA
+_CERTIFICATE_MESSAGES = frozenset({"PaymentDetailsReq", "CertificateInstallationReq", "CertificateInstallationRes",
+                                   "CertificateUpdateReq", "CertificateUpdateRes", "AuthorizationReq"})
 CLIENT, SERVER = 0, 1  # direction index: data sent by the client (EV) or by the server (EVSE)
 _DIRECTION_NAMES = (ev.EV_TO_EVSE, ev.EVSE_TO_EV)
 
@@ -49,11 +54,11 @@ class V2gConnection:
 
     __slots__ = ("id", "client", "server", "known_port", "content", "streams", "framers", "tls",
                  "schema", "sequence", "_probed", "closed", "decode_exi", "messages", "_numbers",
-                 "first_fin", "last_time", "last_frame", "has_data", "_budget", "_framer_bytes")
+                 "first_fin", "last_time", "last_frame", "has_data", "_budget", "_framer_bytes", "keys", "signatures")
 
     def __init__(self, client: tuple[bytes, int], server: tuple[bytes, int], known_port: bool,
                  forced_schema: str | None, decode_exi: bool, numbers: Callable[[], int],
-                 budget: BufferBudget | None = None) -> None:
+                 budget: BufferBudget | None = None, keys: KeyLog | None = None) -> None:
         self.id: int | None = None
         self._numbers = numbers
         self.client = client
@@ -61,10 +66,12 @@ class V2gConnection:
         self.known_port = known_port  # 15118 or announced by SDP: V2G even if it starts mid-message
         self.content = UNDECIDED
         self.streams = (StreamReassembler(budget), StreamReassembler(budget))
+        self.keys = keys
+        self.signatures = SignatureChecker()
         self.schema = SchemaSelector(forced_schema)
         accept = self.schema.could_decode if decode_exi else None
         self.framers = (V2gtpFramer(accept), V2gtpFramer(accept))
-        self.tls: tuple[TlsTracker, TlsTracker] | None = None
+        self.tls: TlsSession | None = None
         self.sequence = SequenceCheck()
         self._probed = [0, 0]
         self.closed = [False, False]
@@ -136,11 +143,15 @@ class V2gConnection:
             items = self.streams[direction].flush()
             if items:
                 self._stream(direction, items, time, frame, out)
-            if self.content == V2GTP:
+            if self.content == V2GTP or (self.content == TLS and self.tls.decrypted_records):
                 self._framed(direction, self.framers[direction].flush(), time, frame, out)
                 self._account_framer(direction, time, frame, out)
             self.streams[direction].release()
         self.closed = [True, True]
+        if self.content == TLS:
+            for direction, problem in self.tls.finish():
+                out.append(Event(ev.ERROR, time, frame, "TLS", connection=self.id,
+                                 direction=_DIRECTION_NAMES[direction], fields={"reason": problem.value}))
         if self.content in (V2GTP, TLS):
             if self.content == TLS:
                 out.append(self._tls_summary(time, frame))
@@ -185,9 +196,7 @@ class V2gConnection:
             self._framed(direction, self.framers[direction].feed(items), time, frame, out)
             self._account_framer(direction, time, frame, out)
         elif self.content == TLS:
-            for name in self.tls[direction].feed(items):
-                out.append(Event(ev.TLS, time, frame, name, connection=self.id,
-                                 direction=_DIRECTION_NAMES[direction]))
+            self._tls_stream(direction, items, time, frame, out)
 
     def _overflow_reason(self) -> str:
         bounds = f"{MAX_BUFFERED_BYTES // 1024} kB per direction"
@@ -221,7 +230,7 @@ class V2gConnection:
                 self.content = V2GTP
             elif looks_like_tls(item) and (self.known_port or self._probed[direction] == 0):
                 self.content = TLS
-                self.tls = (TlsTracker(), TlsTracker())
+                self.tls = TlsSession(self.keys)
             elif self.known_port:
                 self.content = V2GTP  # mid-message start on a V2G port: the framer resynchronises
             else:
@@ -253,6 +262,7 @@ class V2gConnection:
         self.messages += 1
         if not self.decode_exi:
             out.append(Event(ev.V2G, time, frame, "", connection=self.id, direction=direction_name,
+                             fields={"decrypted": True} if self.content == TLS else {},
                              payload=pdu.payload, payload_type=pdu.payload_type))
             return
         outcome = self.schema.decode(pdu.payload_type, pdu.payload)
@@ -269,12 +279,25 @@ class V2gConnection:
         event = Event(ev.V2G, time, frame, message.name, connection=self.id, direction=direction_name,
                       fields={"grammar": outcome.grammar}, message=message, payload=pdu.payload,
                       payload_type=pdu.payload_type)
+        if self.content == TLS:
+            event.fields["decrypted"] = True
+        self._signed(message, outcome.grammar, event)
         if message.warnings:
             event.fields["warnings"] = list(message.warnings)
         out.append(event)
         if outcome.grammar == APP_HANDSHAKE and message.name == "supportedAppProtocolRes":
             out.append(self._handshake_result(message, time, frame))
         out.extend(self.sequence.message(self, event))
+
+    def _signed(self, message: Any, grammar: str, event: Event) -> None:
+        """Certificates a message carries and the verdict on its signature (decode/signatures.py)."""
+        if message.name in _CERTIFICATE_MESSAGES:
+            certificates = self.signatures.certificates(message.name, message.body)
+            if certificates:
+                event.fields["certificates"] = certificates
+        verdict = self.signatures.check(message, grammar)
+        if verdict is not None:
+            event.fields["signature"] = verdict
 
     def _handshake_result(self, message: Any, time: float, frame: int) -> Event:
         namespace = self.schema.chosen_namespace(message)
@@ -287,13 +310,64 @@ class V2gConnection:
             fields["forced"] = self.schema.forced
         return Event(ev.SCHEMA, time, frame, "handshake", connection=self.id, fields=fields)
 
+    # --- TLS (ccssniff/decode/tls.py does the record layer; here only what it hands back) ------
+
+    def _tls_stream(self, direction: int, items: list[StreamItem], time: float, frame: int,
+                    out: list[Event]) -> None:
+        outputs = self.tls.feed(direction, items)
+        if len(outputs) == 1 and outputs[0][0] is _TLS_DATA:
+            self._framed(direction, self.framers[direction].feed([outputs[0][1]]), time, frame, out)
+            return
+        direction_name = _DIRECTION_NAMES[direction]
+        plain: list[StreamItem] = []
+        for output in outputs:
+            kind = output[0]
+            if kind is _TLS_DATA:
+                plain.append(output[1])
+            elif kind == tls_layer.GAP:
+                if self.tls.key_status == "found":
+                    plain.append(Gap(output.value))
+            elif kind == tls_layer.HANDSHAKE:
+                fields = {"decrypted": True} if output.encrypted else {}
+                if output.value == "Certificate" and self.tls.certificates:
+                    fields["certificates"] = describe_chain(self.tls.certificates[-1][1],
+                                                            "SECC" if direction == SERVER else "EVCC")
+                out.append(Event(ev.TLS, time, frame, output.value, connection=self.id, direction=direction_name,
+                                 fields=fields))
+            elif kind == tls_layer.ALERT:
+                out.append(Event(ev.TLS, time, frame, "alert", connection=self.id, direction=direction_name,
+                                 fields={"alert": output.value, "decrypted": output.encrypted}))
+            elif kind == tls_layer.KEYS:
+                fields = {"version": self.tls.version_name,
+                          "cipher_suite": self.tls.suite.name if self.tls.suite else self.tls.suite_id}
+                if output.value == "found":
+                    out.append(Event(ev.TLS, time, frame, "keys found: decrypting", connection=self.id,
+                                     fields=fields))
+                else:
+                    fields["hint"] = HOW_TO_GET_KEYS
+                    out.append(Event(ev.TLS, time, frame, "no keys", connection=self.id, fields=fields))
+            else:
+                out.append(Event(ev.ERROR, time, frame, "TLS", connection=self.id, direction=direction_name,
+                                 fields={"reason": output.value}))
+        if plain:
+            self._framed(direction, self.framers[direction].feed(plain), time, frame, out)
+
     def _tls_summary(self, time: float, frame: int) -> Event:
         records: dict[str, int] = {}
-        for tracker in self.tls:
+        session = self.tls
+        for tracker in session.directions:
             for content_type, count in tracker.records.items():
                 records[content_type] = records.get(content_type, 0) + count
         fields = {"records": records, "record_count": sum(records.values()),
-                  "version": self.tls[SERVER].version or self.tls[CLIENT].version,
-                  "handshake_ev": self.tls[CLIENT].handshake_messages,
-                  "handshake_evse": self.tls[SERVER].handshake_messages}
+                  "version": session.version_name,
+                  "cipher_suite": session.suite.name if session.suite else session.suite_id,
+                  "handshake_ev": session.directions[CLIENT].handshake_messages,
+                  "handshake_evse": session.directions[SERVER].handshake_messages,
+                  "keys": session.key_status or "not needed",
+                  "decrypted_records": session.decrypted_records, "failed_records": session.failed_records,
+                  "undecrypted_records": session.undecrypted_records}
+        if session.alerts:
+            fields["alerts"] = list(session.alerts)
+        if session.key_status == "missing":
+            fields["hint"] = HOW_TO_GET_KEYS
         return Event(ev.TLS, time, frame, "TLS session", connection=self.id, fields=fields)

@@ -28,7 +28,13 @@ class FrameWriter:
         self._held: collections.deque = collections.deque()
         self._selected: set[int] = set()
         self._everything = False
+        self._secrets: list[str] = []  # key-log text to put before the next frame written
         self.written = 0
+
+    def add_secrets(self, key_log: str) -> None:
+        """TLS keys for the frames that follow, as a Decryption Secrets Block (Wireshark reads it)."""
+        if key_log:
+            self._secrets.append(key_log)
 
     def select_all(self) -> None:
         self._everything = True
@@ -65,6 +71,8 @@ class FrameWriter:
         if self._writer is None:
             self._writer = PcapngWriter(self._file, linktype=packet.linktype)
             self._interfaces[key] = 0
+        while self._secrets:
+            self._writer.write_secrets(self._secrets.pop(0))
         interface = self._interfaces.get(key)
         if interface is None:
             interface = self._interfaces[key] = self._writer.add_interface(packet.linktype)
@@ -75,6 +83,8 @@ class FrameWriter:
     def close(self) -> None:
         if self._writer is None:
             self._writer = PcapngWriter(self._file)  # an empty capture, still a valid file
+            while self._secrets:
+                self._writer.write_secrets(self._secrets.pop(0))
         self._file.close()
 
     def __enter__(self) -> FrameWriter:

@@ -17,6 +17,7 @@ from ccssniff.decode import events as ev
 from ccssniff.decode.connection import (CLIENT, EVICTED, OPEN_AT_END, OTHER, REPLACED, SERVER,
                                        V2gConnection)
 from ccssniff.decode.events import Event
+from ccssniff.decode.keylog import KeyLog, looks_like_keylog
 from ccssniff.decode.net import (ETHERTYPE_IPV4, ETHERTYPE_IPV6, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
                                  TCP_ACK, TCP_SYN, format_address, parse_ipv4, parse_ipv6,
                                  parse_neighbor_discovery, parse_tcp, parse_udp)
@@ -52,8 +53,10 @@ def format_mac(value: Any) -> str:
 
 
 class Pipeline:
-    def __init__(self, schema: str | None = None, decode_exi: bool = True) -> None:
+    def __init__(self, schema: str | None = None, decode_exi: bool = True, keys: KeyLog | None = None) -> None:
         self.forced_schema = schema
+        # TLS keys: given (--keylog, a first pass over the file) and those the trace discloses as it goes.
+        self.keys = keys if keys is not None else KeyLog()
         self.decode_exi = decode_exi
         self.v2g_ports = {V2G_TCP_PORT}
         self.frames = 0
@@ -112,7 +115,11 @@ class Pipeline:
             return self._tcp(ip.src, ip.dst, segment, time, packet.index)
         if protocol == PROTO_UDP:
             datagram = parse_udp(ip.payload)
-            if datagram is None or SDP_PORT not in (datagram.src_port, datagram.dst_port):
+            if datagram is None:
+                return []
+            if SDP_PORT not in (datagram.src_port, datagram.dst_port):
+                if looks_like_keylog(datagram.payload):
+                    return self._keylog_datagram(datagram.payload, time, packet.index)
                 return []
             return self._sdp(ip, datagram, time, packet.index)
         if protocol == PROTO_ICMPV6:
@@ -176,6 +183,10 @@ class Pipeline:
             name += " (wireless)"
         return [Event(ev.SDP, time, frame, name, direction=direction, fields=fields,
                       payload=pdu.payload, payload_type=pdu.payload_type)]
+
+    def _keylog_datagram(self, payload: bytes, time: float, frame: int) -> list[Event]:
+        added = self.keys.add_text(payload)
+        return [Event(ev.TLS, time, frame, "key-log lines in the trace", fields={"keys": added})]
 
     # --- TCP -------------------------------------------------------------------------------
 
@@ -241,7 +252,7 @@ class Pipeline:
         if len(self._open) >= MAX_CONNECTIONS:
             out += self._evict(self._open, time, frame)
         connection = V2gConnection(client, server, server[1] in ports, self.forced_schema, self.decode_exi,
-                                   self._number, self.budget)
+                                   self._number, self.budget, self.keys)
         self._connections[client + server] = (connection, CLIENT)
         self._connections[server + client] = (connection, SERVER)
         self._open[id(connection)] = connection

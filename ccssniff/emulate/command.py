@@ -75,8 +75,17 @@ MODE_HELP = "Energy transfer: dc (DC charging) or ac (AC charging through the ca
               help="Seed of the simulated randomness (RunID, network key, session ID): same seed, same file.")
 @click.option("--start-time", type=float, default=1_767_225_600.0, show_default=True,
               help="Simulated clock at the start, Unix seconds (the frames' timestamps start here).")
+@click.option("--tls", is_flag=True,
+              help="ISO 15118-2 over TLS 1.2 (server authentication), ISO 15118-20 over TLS 1.3 (mutual); "
+                   "the keys go into the pcapng as a Decryption Secrets Block.")
+@click.option("--pki", "pki_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Test PKI from 'ccssniff pki create' (default with --tls: a fresh one).")
+@click.option("--keylog", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --tls: also append the session keys to this NSS key log file.")
+@click.option("--pnc", is_flag=True, help="With --tls and iso2: Plug & Charge (contract chain in PaymentDetailsReq, "
+                                          "AuthorizationReq signed with the contract key, checked by the EVSE).")
 @simulation_options
-def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> None:
+def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, keylog, pnc, **simulation) -> None:
     """Run both stacks in one process and record the session as a real wire carries it.
 
     No root and no network needed: the frames (HomePlug SLAC, IPv6 neighbour discovery, SDP,
@@ -90,16 +99,24 @@ def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> 
       ccssniff emulate lab --protocol iso20 --charge-time 0 --start-soc 75 --target-soc 80 -w full.pcapng
       ccssniff emulate lab --config lab.toml --evse-max-power 50000 -w limited.pcapng
       ccssniff decode lab.pcapng --summary                       then look at what was made
+      ccssniff emulate lab --protocol iso20 --tls -w tls13.pcapng   Wireshark decrypts it as it is
     """
     from ccssniff.capture.pcapng import PcapngWriter
     from ccssniff.emulate.lab import LabConfig, run_lab
 
+    if (pki_dir or keylog) and not tls:
+        raise UsageFailure("--pki and --keylog need --tls")
     config = LabConfig(protocol=protocol, mode=mode, params=simulation_params(**simulation),
-                       charge_time=charge_time or None, seed=seed, start_time=start_time)
+                       charge_time=charge_time or None, seed=seed, start_time=start_time, tls=tls, pki_dir=pki_dir,
+                       pnc=pnc)
     started = time.perf_counter()
     try:
         with PcapngWriter(output) as writer:
-            result = run_lab(config, lambda frame, at, comment: writer.write(frame, timestamp=at, comment=comment))
+            result = run_lab(config, lambda frame, at, comment: writer.write(frame, timestamp=at, comment=comment),
+                             writer.write_secrets)
+        if keylog and result.keylog:
+            with open(keylog, "a") as file:
+                file.write(result.keylog)
     except OSError as exc:
         raise UsageFailure(f"cannot write {output}: {exc.strerror or exc}") from None
     except ValueError as exc:  # a protocol that cannot do the mode, parameters that do not fit
@@ -111,6 +128,8 @@ def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> 
     click.echo(f"{protocol} {mode}: session {status} ({result.reason}); {result.frames} frames, "
                f"{len(result.messages)} V2G messages, {result.duration:.1f} s simulated in {elapsed:.2f} s "
                f"-> {output}")
+    if result.tls:
+        click.echo(f"TLS: {result.tls}; keys in the capture (Decryption Secrets Block)")
     click.echo(", ".join(f"{name} x{count}" for name, count in counts.items()))
     if not result.ok:
         raise SystemExit(1)
@@ -142,9 +161,20 @@ def side_command(side: str):
     @click.option("--seed", type=int, help="Seed for session IDs, RunIDs and keys (default: random).")
     @click.option("--show-key", is_flag=True,
                   help="Log the SLAC network key (NMK) in full with -v; by default only its first and last byte.")
+    @click.option("--tls", is_flag=True, help="TLS as ISO 15118 asks (iso2: TLS 1.2 server auth; iso20: TLS 1.3 "
+                                              "mutual); SDP asks for / answers security 0x00.")
+    @click.option("--pki", "pki_dir", type=click.Path(file_okay=False, path_type=Path),
+                  help="Test PKI from 'ccssniff pki create' (default with --tls: a fresh one; both sides must "
+                       "share one).")
+    @click.option("--keylog", type=click.Path(dir_okay=False, path_type=Path),
+                  help="With --tls: append the TLS keys to this NSS key log file.")
+    @click.option("--disclose-keys", is_flag=True,
+                  help="With --tls: send the key-log lines over UDP (port 52345) into the trace, as test systems do.")
+    @click.option("--pnc", is_flag=True, help="With --tls, ISO 15118-2: Plug & Charge with the PKI's contract "
+                                              "certificate (the car signs, the charger checks).")
     @simulation_options
     def command(interface, protocols, mode, no_slac, modem, port, charge_time, timeout, relaxed_timing,
-                record, seed, show_key, **simulation):
+                record, seed, show_key, tls, pki_dir, keylog, disclose_keys, pnc, **simulation):
         import asyncio
 
         from ccssniff.emulate.driver import DriverError, EmulatorConfig, Progress, run_side
@@ -153,8 +183,11 @@ def side_command(side: str):
         config = EmulatorConfig(interface=interface, protocols=tuple(protocols) or ("din",), mode=mode,
                                 params=simulation_params(**simulation), slac=not no_slac, modem=modem,
                                 charge_time=charge_time or None, timeout=timeout, record=record, seed=seed,
-                                relaxed_timing=relaxed_timing, show_key=show_key,
+                                relaxed_timing=relaxed_timing, show_key=show_key, tls=tls,
+                                pki_dir=pki_dir, keylog=keylog, disclose_keys=disclose_keys, pnc=pnc,
                                 **({"port": port} if side == "evse" else {"peer_port": port}))
+        if (pki_dir or keylog or disclose_keys or pnc) and not tls:
+            raise UsageFailure("--pki, --keylog, --disclose-keys and --pnc need --tls")
         progress = Progress(soc=config.params.battery.start_soc)
         try:
             with live_progress(progress, title=f"{side.upper()} on {interface}"):

@@ -66,6 +66,11 @@ class EmulatorConfig:
     relaxed_timing: float = 1.0  # multiplies the V2G timeouts the machines enforce
     show_key: bool = False  # log the SLAC network key (NMK) in full instead of masked
     peer_port: int = 0  # PEV: connect to this TCP port instead of the one SDP announced (0: that one)
+    tls: bool = False  # ISO 15118-2 over TLS 1.2, ISO 15118-20 over TLS 1.3 (mutual)
+    pki_dir: Path | None = None  # `ccssniff pki create` directory; None: a fresh test PKI
+    keylog: Path | None = None  # append the TLS keys here
+    disclose_keys: bool = False  # send the key-log lines over UDP into the trace
+    pnc: bool = False  # ISO 15118-2 Plug & Charge with the PKI's contract certificate (needs tls)
 
 
 @dataclass
@@ -118,6 +123,10 @@ class Recorder:
         self.handle = pcap.pcap(name=interface, promisc=True, immediate=True, timeout_ms=50,
                                 timestamp_in_ns=True)
         self.writer = PcapngWriter(path, linktype=self.handle.datalink(), interface_name=interface)
+        self.handle_linktype = self.handle.datalink()
+        self.interface = interface
+        self.path = path
+        self.secrets: list[str] = []
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="recorder", daemon=True)
         self.thread.start()
@@ -132,6 +141,22 @@ class Recorder:
         self.thread.join(timeout=2)
         self.writer.close()
         self.handle.close()
+        if self.secrets:
+            self._put_secrets_first()
+
+    def _put_secrets_first(self) -> None:
+        """Rewrite the recording with the TLS keys in a Decryption Secrets Block before every packet:
+        the keys are known only after the handshake they decrypt, and readers apply a DSB from
+        where it stands on."""
+        from ccssniff.capture.pcapng import PcapngWriter
+        from ccssniff.capture.reader import read_packets
+
+        partial = self.path.with_name(self.path.name + ".partial")
+        with PcapngWriter(partial, linktype=self.handle_linktype, interface_name=self.interface) as writer:
+            writer.write_secrets("".join(self.secrets))
+            for packet in read_packets(self.path):
+                writer.write(packet.data, packet.timestamp, comment=packet.comment, orig_len=packet.orig_len)
+        partial.replace(self.path)
 
 
 # --- SLAC over libpcap ------------------------------------------------------------------------
@@ -368,7 +393,12 @@ async def converse(machine, reader, writer, circuit: DcCircuit, progress: Progre
             handle(machine.start(time.time()))
         if not ended:
             await run_machine(machine, deliver, inbox, handle, config.timeout)
-        await writer.drain()
+        try:
+            await writer.drain()
+        except ConnectionError:
+            # The session is over; a TLS peer that closed first makes the last drain fail.
+            if not ended:
+                raise
     finally:
         for task in tasks:
             task.cancel()
@@ -397,15 +427,15 @@ def interrupt(loop, stop: Callable[[], None]) -> None:
         pass
 
 
-async def listen_v2g(accept, host: str, port: int, rng: random.Random) -> asyncio.AbstractServer:
+async def listen_v2g(accept, host: str, port: int, rng: random.Random, ssl_context=None) -> asyncio.AbstractServer:
     """The SECC's TCP server; port 0 picks a free one from the dynamic range 49152-65535 that SDP
     may announce ([V2G2-642]): the kernel's own ephemeral range starts lower, and EVs (iso15118's
     EVCC among them) drop an SDP response outside it."""
     if port:
-        return await asyncio.start_server(accept, host=host, port=port)
+        return await asyncio.start_server(accept, host=host, port=port, ssl=ssl_context)
     for _ in range(50):
         try:
-            return await asyncio.start_server(accept, host=host,
+            return await asyncio.start_server(accept, host=host, ssl=ssl_context,
                                               port=rng.randint(sdp_std.TCP_PORT_MIN, sdp_std.TCP_PORT_MAX))
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
@@ -413,7 +443,18 @@ async def listen_v2g(accept, host: str, port: int, rng: random.Random) -> asynci
     raise DriverError("no free TCP port in 49152-65535")
 
 
-async def run_evse(config: EmulatorConfig, progress: Progress) -> SessionEnded:
+def _after_handshake(tls, config: EmulatorConfig, recorder) -> None:
+    """The keys of the handshake just made: into the recording, and over UDP when asked."""
+    keys = tls.new_keys()
+    if not keys:
+        return
+    if recorder is not None:
+        recorder.secrets.append(keys)
+    if config.disclose_keys:
+        tls.disclose(config.interface, keys)
+
+
+async def run_evse(config: EmulatorConfig, progress: Progress, tls=None, recorder=None) -> SessionEnded:
     rng = random.Random(config.seed)
     if config.slac:
         await run_slac("evse", config, rng, progress)
@@ -425,9 +466,11 @@ async def run_evse(config: EmulatorConfig, progress: Progress) -> SessionEnded:
     async def accept(reader, writer):
         sessions.put_nowait((reader, writer))
 
-    server = await listen_v2g(accept, f"{address}%{config.interface}", config.port, rng)
+    server = await listen_v2g(accept, f"{address}%{config.interface}", config.port, rng,
+                              tls.server() if tls else None)
     port = server.sockets[0].getsockname()[1]
-    sdp = SdpServer(ipaddress.IPv6Address(address), port)
+    security = sdp_std.Security.TLS if tls else sdp_std.Security.NO_TLS
+    sdp = SdpServer(ipaddress.IPv6Address(address), port, security_offered=(security,))
     udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     udp.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, config.interface.encode())
@@ -451,8 +494,15 @@ async def run_evse(config: EmulatorConfig, progress: Progress) -> SessionEnded:
     finally:
         loop.remove_reader(udp.fileno())
         udp.close()
+    if tls:
+        _after_handshake(tls, config, recorder)
+    verifier = None
+    if config.pnc and tls:
+        from ccssniff.emulate.pnc import ContractVerifier
+        verifier = ContractVerifier.from_pki(tls.pki.directory)
     machine = V2gEvse(circuit, protocols=config.protocols, mode=config.mode,
-                      new_session_id=lambda: rng.randbytes(8), relaxed_timing=config.relaxed_timing)
+                      new_session_id=lambda: rng.randbytes(8), relaxed_timing=config.relaxed_timing,
+                      verifier=verifier)
     try:
         return await converse(machine, reader, writer, circuit, progress, False, config)
     finally:
@@ -462,7 +512,9 @@ async def run_evse(config: EmulatorConfig, progress: Progress) -> SessionEnded:
 async def discover(config: EmulatorConfig, progress: Progress) -> tuple[str, int]:
     progress.phase = "SDP"
     scope = socket.if_nametoindex(config.interface)
-    client = SdpClient()
+    security = sdp_std.Security.TLS if config.tls else sdp_std.Security.NO_TLS
+    # With TLS only a TLS answer will do; without, any answer (as before TLS existed here).
+    client = SdpClient(security=security, acceptable_security=(security,) if config.tls else None)
     udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, scope)
     udp.bind((link_local_address(config.interface), 0, 0, scope))
@@ -492,32 +544,48 @@ async def discover(config: EmulatorConfig, progress: Progress) -> tuple[str, int
     return str(found[0].address), found[0].port
 
 
-async def run_pev(config: EmulatorConfig, progress: Progress) -> SessionEnded:
+async def run_pev(config: EmulatorConfig, progress: Progress, tls=None, recorder=None) -> SessionEnded:
     rng = random.Random(config.seed)
     if config.slac:
         await run_slac("pev", config, rng, progress)
     address, port = await discover(config, progress)
     port = config.peer_port or port
     progress.phase = f"TCP to [{address}]:{port}"
+    ssl_options = {"ssl": tls.client(), "server_hostname": ""} if tls else {}
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(f"{address}%{config.interface}", port), timeout=config.timeout)
+            asyncio.open_connection(f"{address}%{config.interface}", port, **ssl_options), timeout=config.timeout)
     except OSError as exc:
         raise DriverError(f"cannot connect to the charger at [{address}]:{port}: {exc.strerror or exc}") from None
+    if tls:
+        _after_handshake(tls, config, recorder)
     circuit = DcCircuit(config.params)
+    contract = None
+    if config.pnc and tls:
+        from ccssniff.emulate.pnc import ContractCredentials
+        contract = ContractCredentials.from_pki(tls.pki.directory)
     machine = V2gPev(circuit, protocols=config.protocols, mode=config.mode, rng=rng,
-                     relaxed_timing=config.relaxed_timing)
+                     relaxed_timing=config.relaxed_timing, contract=contract)
     return await converse(machine, reader, writer, circuit, progress, True, config)
 
 
 async def run_side(side: str, config: EmulatorConfig, progress: Progress) -> SessionEnded:
     interface_mac(config.interface)  # a missing interface is one clear line, before any capture opens
+    tls = None
+    if config.tls:
+        from ccssniff.emulate.driver_tls import DriverTls
+        try:
+            tls = DriverTls(config.protocols, config.pki_dir, config.keylog)
+        except ValueError as exc:
+            raise DriverError(str(exc)) from None
     recorder = Recorder(config.interface, config.record) if config.record else None
     try:
         if side == "evse":
-            return await run_evse(config, progress)
-        return await run_pev(config, progress)
+            return await run_evse(config, progress, tls, recorder)
+        return await run_pev(config, progress, tls, recorder)
     finally:
+        if tls:
+            tls.close()
         if recorder:
             await asyncio.sleep(0.2)  # let the last frames reach the file
             recorder.close()

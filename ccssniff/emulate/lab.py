@@ -52,6 +52,9 @@ class LabConfig:
     ev_modem_mac: bytes = bytes.fromhex("00b052ee0001")
     evse_modem_mac: bytes = bytes.fromhex("00b052ee0002")
     slac: bool = True
+    tls: bool = False  # ISO 15118-2 over TLS 1.2, ISO 15118-20 over TLS 1.3 (mutual)
+    pki_dir: Any = None  # a `ccssniff pki create` directory; None: a fresh test PKI
+    pnc: bool = False  # ISO 15118-2 Plug & Charge: contract chain, signed AuthorizationReq (needs tls)
 
 
 @dataclass
@@ -70,12 +73,17 @@ class LabResult:
     frames: int
     messages: list[SentMessage]
     duration: float
+    tls: str | None = None  # "TLSv1.3 TLS_AES_256_GCM_SHA384" when the session ran over TLS
+    keylog: str = ""        # the session's keys (NSS key log) when it ran over TLS
 
 
 class Lab:
-    def __init__(self, config: LabConfig, write: Callable[[bytes, float, str | None], None]):
+    def __init__(self, config: LabConfig, write: Callable[[bytes, float, str | None], None],
+                 write_secrets: Callable[[str], None] | None = None):
         self.config = config
         self.write = write
+        self.write_secrets = write_secrets
+        self.tls = None
         self.random = random.Random(config.seed)
         self.now = config.start_time
         self.frames = 0
@@ -84,9 +92,23 @@ class Lab:
         self.evse = wire.Host(config.evse_mac)
         self.circuit = DcCircuit(config.params)
         protocols = (config.protocol,)
-        self.pev = V2gPev(self.circuit, protocols=protocols, mode=config.mode, rng=self.random)
+        self.pki = None
+        contract = verifier = None
+        if config.pnc and not config.tls:
+            raise ValueError("Plug & Charge runs over TLS: add --tls")
+        if config.pnc and config.protocol not in ("iso2", "iso20"):
+            raise ValueError("Plug & Charge needs ISO 15118-2 or -20 (--protocol iso2 or iso20)")
+        if config.tls:
+            from ccssniff.emulate.tls import PkiFiles, check_tls_protocols
+            check_tls_protocols(config.protocol)
+            self.pki = PkiFiles(config.pki_dir)
+            if config.pnc:
+                from ccssniff.emulate.pnc import ContractCredentials, ContractVerifier
+                contract = ContractCredentials.from_pki(self.pki.directory)
+                verifier = ContractVerifier.from_pki(self.pki.directory)
+        self.pev = V2gPev(self.circuit, protocols=protocols, mode=config.mode, rng=self.random, contract=contract)
         self.evse_stack = V2gEvse(self.circuit, protocols=protocols, mode=config.mode,
-                                  new_session_id=lambda: self.random.randbytes(8))
+                                  new_session_id=lambda: self.random.randbytes(8), verifier=verifier)
         self.charge_started: float | None = None
 
     # --- clock and wire ---------------------------------------------------------------------
@@ -111,10 +133,42 @@ class Lab:
         connection = wire.TcpConnection(self.ev, self.evse, 49152 + self.random.randrange(16000), SECC_PORT)
         for frame in connection.open():
             self.emit(frame, gap=0.0005)
-        ok, reason = self.converse(connection)
+        tls_description, keylog = None, ""
+        if self.config.tls:
+            keylog = self.start_tls(connection)
+            tls_description = f"{self.tls.version} {self.tls.cipher}"
+        try:
+            ok, reason = self.converse(connection)
+            if self.tls is not None:
+                self.emit_tls(connection, self.tls.close())
+        finally:
+            if self.tls is not None:
+                self.tls.cleanup()
+            if self.pki is not None:
+                self.pki.close()
         for frame in connection.close():
             self.emit(frame, gap=0.0005)
-        return LabResult(ok, reason, self.frames, self.messages, self.now - self.config.start_time)
+        return LabResult(ok, reason, self.frames, self.messages, self.now - self.config.start_time,
+                         tls_description, keylog)
+
+    # --- TLS ----------------------------------------------------------------------------------
+    def start_tls(self, connection) -> str:
+        """The TLS handshake on the open connection; the keys go into the capture before it."""
+        from ccssniff.emulate.tls import MemoryTlsPair
+
+        self.tls = MemoryTlsPair(self.pki, self.config.protocol)
+        flights = self.tls.handshake()
+        keylog = self.tls.keylog()
+        if self.write_secrets is not None and keylog:
+            self.write_secrets(keylog)
+        self.emit_tls(connection, flights)
+        return keylog
+
+    def emit_tls(self, connection, flights: list[tuple[bool, bytes]], comment: str | None = None) -> None:
+        for from_client, data in flights:
+            for number, frame in enumerate(connection.send(from_client, data)):
+                self.emit(frame, comment if number == 0 else None, gap=0.0005)
+            comment = None
 
     def match(self) -> None:
         """SLAC between the two hosts through two simulated modems on one powerline. The capture
@@ -161,8 +215,9 @@ class Lab:
         self.advance(0.5)  # the link comes up before the EV starts SDP
 
     def discover(self) -> None:
-        client = SdpClient()
-        server = SdpServer(ipaddress.IPv6Address(self.evse.ip), SECC_PORT)
+        security = sdp_std.Security.TLS if self.config.tls else sdp_std.Security.NO_TLS
+        client = SdpClient(security=security)
+        server = SdpServer(ipaddress.IPv6Address(self.evse.ip), SECC_PORT, security_offered=(security,))
         port = 49152 + self.random.randrange(16000)
         for event in client.start(self.now):
             assert isinstance(event, SendDatagram)
@@ -187,8 +242,12 @@ class Lab:
         name = openv2gx.decode(data, output.schema).name
         self.messages.append(SentMessage(self.now, "EV" if from_ev else "EVSE", output.schema, name,
                                          output.message))
-        frames = connection.send(from_ev, v2gtp(PAYLOAD_TYPES[output.schema], data))
         direction = "EV -> EVSE" if from_ev else "EVSE -> EV"
+        pdu = v2gtp(PAYLOAD_TYPES[output.schema], data)
+        if self.tls is not None:
+            self.emit_tls(connection, self.tls.send(from_ev, pdu), f"{direction} {name} (TLS)")
+            return data
+        frames = connection.send(from_ev, pdu)
         for number, frame in enumerate(frames):
             self.emit(frame, f"{direction} {name}" if number == 0 else None)
         return data
@@ -245,5 +304,6 @@ class Lab:
             self.pev.stop()
 
 
-def run_lab(config: LabConfig, write: Callable[[bytes, float, str | None], None]) -> LabResult:
-    return Lab(config, write).run()
+def run_lab(config: LabConfig, write: Callable[[bytes, float, str | None], None],
+            write_secrets: Callable[[str], None] | None = None) -> LabResult:
+    return Lab(config, write, write_secrets).run()

@@ -26,6 +26,8 @@ WELDING_SAFE_VOLTAGE = 60.0
 # own diagnostics) rather than stay plugged in to a charger whose output never falls
 WELDING_DETECTION_LIMIT = 5.0
 METER_ID = "CCSSNIFF-METER-1"
+# With Plug & Charge the EVSE asks for a signed metering receipt in this charge-loop response.
+RECEIPT_AT_LOOP = 5
 SCHEDULE_TUPLE_ID = 1
 
 Step = tuple[str, str]  # (request base name, what kind of it: "Start"/"Stop"/"Ongoing"/... or "")
@@ -82,13 +84,43 @@ def ac_power(circuit: DcCircuit) -> float:
 class DinIso2Evse:
     """The SECC's side of DIN 70121 and ISO 15118-2: commands the stage, reports its state."""
 
-    def __init__(self, protocol: str, circuit: DcCircuit, mode: str, evse_id: str, payment: str):
+    def __init__(self, protocol: str, circuit: DcCircuit, mode: str, evse_id: str, payment: str,
+                 verifier: Any = None):
         self.dialect = DIALECTS[protocol]
         self.protocol = protocol
         self.circuit = circuit
         self.mode = mode
         self.evse_id = evse_id
         self.payment = payment
+        self.verifier = verifier if protocol == "iso2" else None  # Plug & Charge (emulate/pnc.py)
+        self.contract_selected = False
+        self.loop_responses = 0
+
+    def check_identification(self, name: str, decoded: Any, content: Mapping[str, Any]) -> str | None:
+        """Plug & Charge: a FAILED code for a contract chain or signature that does not verify."""
+        if self.verifier is None:
+            return None
+        if name == "PaymentServiceSelectionReq":
+            self.contract_selected = content.get("SelectedPaymentOption") == "Contract"
+        elif name == "PaymentDetailsReq":
+            code = self.verifier.payment_details(name, content)
+            self.verifier.new_challenge()
+            return code
+        elif name == "AuthorizationReq" and self.contract_selected:
+            return self.verifier.authorization(decoded, content.get("GenChallenge"))
+        elif name == "MeteringReceiptReq" and self.contract_selected:
+            if self.verifier.receipt(decoded) is not None:
+                return "FAILED_MeteringSignatureNotValid"
+        elif name in ("CurrentDemandReq", "ChargingStatusReq"):
+            self.loop_responses += 1
+        return None
+
+    def _receipt(self) -> dict[str, Any]:
+        """MeterInfo and ReceiptRequired for one charge-loop response of a Plug & Charge session."""
+        if not (self.verifier and self.contract_selected and self.loop_responses == RECEIPT_AT_LOOP):
+            return {}
+        return {"MeterInfo": {"MeterID": METER_ID, "MeterReading": int(self.circuit.battery.energy_charged_wh)},
+                "ReceiptRequired": True}
 
     def serve(self, base: str, content: Mapping[str, Any], now: float) -> str | None:
         """Act on an accepted request; a FAILED response code refuses it instead."""
@@ -132,8 +164,12 @@ class DinIso2Evse:
             else:
                 service = {"ServiceID": 1, "ServiceCategory": "EVCharging", "FreeService": False,
                            "SupportedEnergyTransferMode": {"EnergyTransferMode": [transfer]}}
-            return {dialect.payment_options_field: {"PaymentOption": [self.payment]},
+            options = ["Contract", self.payment] if self.verifier is not None else [self.payment]
+            return {dialect.payment_options_field: {"PaymentOption": options},
                     "ChargeService": service}
+        if base == "PaymentDetails":
+            return {"GenChallenge": self.verifier.challenge if self.verifier and self.verifier.challenge
+                    else bytes(16), "EVSETimeStamp": int(now)}
         if base in (dialect.payment_selection, "SessionStop"):
             return {}
         if base == dialect.authorization:
@@ -164,13 +200,16 @@ class DinIso2Evse:
                 "EVSEMaximumPowerLimit": physical_value(params.max_power, "W"),
             }
             if protocol == "iso2":
-                response.update({"EVSEID": self.evse_id, "SAScheduleTupleID": SCHEDULE_TUPLE_ID})
+                response.update({"EVSEID": self.evse_id, "SAScheduleTupleID": SCHEDULE_TUPLE_ID, **self._receipt()})
             return response
+        if base == "MeteringReceipt":
+            return {"AC_EVSEStatus": ac_evse_status()} if self.mode == "ac" else {"DC_EVSEStatus": self._dc_status()}
         if base == "ChargingStatus":
             return {"EVSEID": self.evse_id, "SAScheduleTupleID": SCHEDULE_TUPLE_ID,
                     "EVSEMaxCurrent": physical_value(params.ac_max_current, "A"),
                     "MeterInfo": {"MeterID": METER_ID,
                                   "MeterReading": int(self.circuit.battery.energy_charged_wh)},
+                    **({"ReceiptRequired": True} if self._receipt() else {}),
                     "AC_EVSEStatus": ac_evse_status()}
         raise LookupError(f"{base} is not emulated")
 
@@ -215,12 +254,15 @@ class DinIso2Pev:
     welding: Step = ("WeldingDetection", "")
     welding_given_up: Step = ("SessionStop", "")  # after WELDING_DETECTION_LIMIT
 
-    def __init__(self, protocol: str, circuit: DcCircuit, mode: str, evcc_id: bytes):
+    def __init__(self, protocol: str, circuit: DcCircuit, mode: str, evcc_id: bytes, contract: Any = None):
         self.dialect = DIALECTS[protocol]
         self.protocol = protocol
         self.circuit = circuit
         self.mode = mode
         self.evcc_id = evcc_id
+        self.contract = contract if protocol == "iso2" else None  # Plug & Charge (emulate/pnc.py)
+        self.challenge = b""
+        self.meter_info: Mapping[str, Any] | None = None  # what a metering receipt confirms
         self.loop: Step = ("CurrentDemand" if mode == "dc" else "ChargingStatus", "")
 
     def next_step(self, answered: Step, response: Mapping[str, Any]) -> Step | None:
@@ -232,6 +274,11 @@ class DinIso2Pev:
             return ("ServiceDiscovery", "")
         if base == "ServiceDiscovery":
             return (dialect.payment_selection, "")
+        if base == dialect.payment_selection and self.contract is not None:
+            return ("PaymentDetails", "")
+        if base == "PaymentDetails":
+            self.challenge = response.get("GenChallenge") or b""
+            return (dialect.authorization, "")
         if base == dialect.payment_selection or (base == dialect.authorization and ongoing):
             return (dialect.authorization, "")
         if base == dialect.authorization or (base == "ChargeParameterDiscovery" and ongoing):
@@ -250,6 +297,11 @@ class DinIso2Pev:
                 return self.loop
             return ("WeldingDetection", "") if self.mode == "dc" else ("SessionStop", "")
         if (base, kind) == self.loop:
+            if self.contract is not None and as_bool(response.get("ReceiptRequired")):
+                self.meter_info = response.get("MeterInfo")
+                return ("MeteringReceipt", "")
+            return self.loop
+        if base == "MeteringReceipt":
             return self.loop
         if base == "WeldingDetection":
             if from_physical(response["EVSEPresentVoltage"]) > WELDING_SAFE_VOLTAGE:
@@ -264,10 +316,18 @@ class DinIso2Pev:
         p = battery.params
         if base == "SessionSetup":
             return {"EVCCID": self.evcc_id}
+        if base == dialect.authorization and self.contract is not None:
+            from ccssniff.emulate.pnc import SIGNED_ID
+            return {"@Id": SIGNED_ID, "GenChallenge": self.challenge}
         if base in ("ServiceDiscovery", dialect.authorization, "ChargingStatus"):
             return {}
+        if base == "PaymentDetails":
+            return {"eMAID": self.contract.emaid, "ContractSignatureCertChain": self.contract.chain()}
+        if base == "MeteringReceipt":  # SessionID comes from the Header when it is signed (finish)
+            return {"@Id": "ID2", "SessionID": b"", "SAScheduleTupleID": SCHEDULE_TUPLE_ID,
+                    "MeterInfo": dict(self.meter_info or {"MeterID": METER_ID})}
         if base == dialect.payment_selection:
-            return {"SelectedPaymentOption": "ExternalPayment",
+            return {"SelectedPaymentOption": "Contract" if self.contract is not None else "ExternalPayment",
                     "SelectedServiceList": {"SelectedService": [{"ServiceID": 1}]}}
         if base == "ChargeParameterDiscovery":
             return {dialect.energy_transfer_field: dialect.energy_transfer(self.mode),
@@ -298,6 +358,15 @@ class DinIso2Pev:
         if base == "SessionStop":
             return {} if self.protocol == "din" else {"ChargingSession": "Terminate"}
         raise LookupError(f"{base} is not emulated")
+
+    def finish(self, base: str, message: dict[str, Any]) -> None:
+        """Plug & Charge: sign AuthorizationReq over its EXI fragment with the contract key."""
+        if self.contract is not None and base in (self.dialect.authorization, "MeteringReceipt"):
+            from ccssniff.emulate.pnc import sign
+            body = message["V2G_Message"]["Body"][base + "Req"]
+            if base == "MeteringReceipt":
+                body["SessionID"] = message["V2G_Message"]["Header"]["SessionID"]
+            sign(message, "iso2", base + "Req", body, self.contract.key)
 
     def _charge_parameter(self) -> dict[str, Any]:
         battery = self.circuit.battery

@@ -44,8 +44,9 @@ class V2gEvse:
     def __init__(self, circuit: DcCircuit, protocols: tuple[str, ...] = ("iso20", "iso2", "din"),
                  mode: str = "dc", evse_id: str = "DE*CCS*E0001",
                  new_session_id: Callable[[], bytes] | None = None,
-                 payment: str = "ExternalPayment", relaxed_timing: float = 1.0) -> None:
+                 payment: str = "ExternalPayment", relaxed_timing: float = 1.0, verifier: Any = None) -> None:
         self.circuit = circuit
+        self.verifier = verifier  # Plug & Charge contract checks (emulate/pnc.py), ISO 15118-2
         self.protocols = check_options(protocols, mode)  # the ones this EVSE speaks
         self.mode = mode
         self.evse_id = evse_id
@@ -101,7 +102,9 @@ class V2gEvse:
                 code = "OK_NewSessionEstablished"
                 self.session_id = self._new_session_id()
         else:
-            code = self._contents.serve(base, content, now) or "OK"
+            check = getattr(self._contents, "check_identification", None)
+            code = (check(name, decoded, content) if check else None) or \
+                self._contents.serve(base, content, now) or "OK"
         try:
             fields = self._contents.report(base, content, now)
         except LookupError:  # a request of the standard that this EVSE cannot answer at all
@@ -141,10 +144,10 @@ class V2gEvse:
         self.protocol = protocol
         self.tracker = SequenceTracker(timed_table(protocol, self.relaxed_timing))
         if protocol == "iso20":
-            self._contents = Iso20Evse(self.circuit, self.mode, self.evse_id)
+            self._contents = Iso20Evse(self.circuit, self.mode, self.evse_id, self.verifier)
         else:
             self._contents = DinIso2Evse(protocol, self.circuit, self.mode, self.evse_id,
-                                         self.payment)
+                                         self.payment, self.verifier)
 
     def advance_ac(self, now: float) -> None:
         """Deliver AC energy for the time since the last event, while charging. Every event

@@ -34,11 +34,24 @@ def service_id(mode: str) -> int:
 class Iso20Evse:
     """The SECC's side of ISO 15118-20: commands the stage, reports its state."""
 
-    def __init__(self, circuit: DcCircuit, mode: str, evse_id: str):
+    def __init__(self, circuit: DcCircuit, mode: str, evse_id: str, verifier: Any = None):
         self.circuit = circuit
         self.mode = mode
         self.evse_id = evse_id
         self.prefix = "DC_" if mode == "dc" else "AC_"
+        self.verifier = verifier  # Plug & Charge (emulate/pnc.py)
+
+    def check_identification(self, name: str, decoded: Any, content: Mapping[str, Any]) -> str | None:
+        """Plug & Charge: a challenge for AuthorizationSetup; chain, signature and challenge checked."""
+        if self.verifier is None:
+            return None
+        if name == "AuthorizationSetupReq":
+            self.verifier.new_challenge()
+        elif name == "AuthorizationReq" and content.get("SelectedAuthorizationService") == "PnC":
+            mode = content.get("PnC_AReqAuthorizationMode") or {}
+            return self.verifier.chain(mode.get("ContractCertificateChain")) or \
+                self.verifier.authorization(decoded, mode.get("GenChallenge"), "iso20_CommonMessages")
+        return None
 
     def serve(self, base: str, content: Mapping[str, Any], now: float) -> str | None:
         """Act on an accepted request; a FAILED response code refuses it instead."""
@@ -72,6 +85,9 @@ class Iso20Evse:
         if base == "SessionSetup":
             return {"EVSEID": self.evse_id}
         if base == "AuthorizationSetup":
+            if self.verifier is not None:
+                return {"AuthorizationServices": ["EIM", "PnC"], "CertificateInstallationService": False,
+                        "PnC_ASResAuthorizationMode": {"GenChallenge": self.verifier.challenge or bytes(16)}}
             return {"AuthorizationServices": ["EIM"], "CertificateInstallationService": False,
                     "EIM_ASResAuthorizationMode": {}}
         if base == "Authorization":
@@ -168,10 +184,12 @@ class Iso20Pev:
     # after WELDING_DETECTION_LIMIT: EVProcessing=Ongoing obliges one more request, so say Finished
     welding_given_up: Step = ("DC_WeldingDetection", "Finished")
 
-    def __init__(self, circuit: DcCircuit, mode: str, evcc_id: str):
+    def __init__(self, circuit: DcCircuit, mode: str, evcc_id: str, contract: Any = None):
         self.circuit = circuit
         self.mode = mode
         self.evcc_id = evcc_id
+        self.contract = contract  # Plug & Charge credentials (emulate/pnc.py)
+        self.challenge: bytes | None = None  # set when the EVSE offers PnC
         self.prefix = "DC_" if mode == "dc" else "AC_"
         self.loop: Step = (self.prefix + "ChargeLoop", "")
         self.parameter_set_id = 1
@@ -189,6 +207,9 @@ class Iso20Pev:
         if base in ("Authorization", "ScheduleExchange") and ongoing:
             return answered
         if base in following:
+            if base == "AuthorizationSetup" and self.contract is not None \
+                    and "PnC" in as_list(response.get("AuthorizationServices")):
+                self.challenge = (response.get("PnC_ASResAuthorizationMode") or {}).get("GenChallenge")
             if base == "ServiceDetail":
                 self.parameter_set_id = _scheduled_parameter_set(response)
             return (following[base], "")
@@ -224,6 +245,13 @@ class Iso20Pev:
             return ("DC_WeldingDetection", "Finished" if safe else "Ongoing")
         return None
 
+    def finish(self, base: str, message: dict[str, Any]) -> None:
+        """Plug & Charge: sign PnC_AReqAuthorizationMode with the contract key."""
+        if base == "Authorization" and self.challenge is not None:
+            from ccssniff.emulate.pnc import sign
+            mode = message["AuthorizationReq"]["PnC_AReqAuthorizationMode"]
+            sign(message, "iso20_CommonMessages", "PnC_AReqAuthorizationMode", mode, self.contract.key)
+
     def build(self, step: Step, now: float) -> dict[str, Any]:
         """The content of the request ``step``, from the battery's present state."""
         base, kind = step
@@ -234,6 +262,11 @@ class Iso20Pev:
         if base in ("AuthorizationSetup", "ServiceDiscovery", "DC_CableCheck"):
             return {}
         if base == "Authorization":
+            if self.challenge is not None:
+                from ccssniff.emulate.pnc import SIGNED_ID
+                return {"SelectedAuthorizationService": "PnC",
+                        "PnC_AReqAuthorizationMode": {"@Id": SIGNED_ID, "GenChallenge": self.challenge,
+                                                      "ContractCertificateChain": self.contract.chain()}}
             return {"SelectedAuthorizationService": "EIM", "EIM_AReqAuthorizationMode": {}}
         if base == "ServiceDetail":
             return {"ServiceID": service_id(self.mode)}

@@ -51,8 +51,10 @@ class V2gPev:
                  mode: str = "dc", evcc_id: bytes = DEFAULT_EVCC_ID,
                  rng: random.Random | None = None,
                  loop_interval: Interval = (0.1, 0.25), repeat_interval: Interval = (0.1, 0.2),
-                 think_interval: Interval = (0.01, 0.06), relaxed_timing: float = 1.0) -> None:
+                 think_interval: Interval = (0.01, 0.06), relaxed_timing: float = 1.0,
+                 contract: Any = None) -> None:
         self.circuit = circuit
+        self.contract = contract  # Plug & Charge credentials (emulate/pnc.py), ISO 15118-2
         self.protocols = check_options(protocols, mode)  # in order of preference (Priority 1 first)
         self.mode = mode
         self.evcc_id = evcc_id
@@ -154,9 +156,9 @@ class V2gPev:
         self.protocol = protocol
         self.tracker = SequenceTracker(timed_table(protocol, self.relaxed_timing))
         if protocol == "iso20":
-            self._contents = Iso20Pev(self.circuit, self.mode, self.evcc_id.hex().upper())
+            self._contents = Iso20Pev(self.circuit, self.mode, self.evcc_id.hex().upper(), self.contract)
         else:
-            self._contents = DinIso2Pev(protocol, self.circuit, self.mode, self.evcc_id)
+            self._contents = DinIso2Pev(protocol, self.circuit, self.mode, self.evcc_id, self.contract)
 
     def _think_time(self, step: Step, answered: Step) -> float:
         if step[0] in LOOP_REQUESTS:
@@ -190,7 +192,11 @@ class V2gPev:
         if violation is not None:  # our own plan broke the table: a bug, end loudly
             return self._end(False, f"PEV sequence bug: {violation}")
         self._in_flight, self._sent_at, self._last_sent = step, now, step
-        return [wrap(self.protocol, self.session_id, base + "Req", content, now)]
+        output = wrap(self.protocol, self.session_id, base + "Req", content, now)
+        finish = getattr(self._contents, "finish", None)
+        if finish is not None:
+            finish(base, output.message)
+        return [output]
 
     def _end(self, ok: bool, reason: str) -> list[Output]:
         self.ended = SessionEnded(ok, reason)

@@ -113,7 +113,8 @@ def _session_table(session: dict[str, Any]) -> Table:
         tls = session["tls"]
         table.add_row("TLS", f"{tls.get('version') or 'version not visible'}, {tls['record_count']} records, "
                              f"handshake EV {', '.join(tls['handshake_ev']) or '-'}; "
-                             f"EVSE {', '.join(tls['handshake_evse']) or '-'}", style="yellow")
+                             f"EVSE {', '.join(tls['handshake_evse']) or '-'}"
+                             + _tls_decryption(tls), style="yellow")
     if session["errors"]:
         table.add_row("decode errors", str(session["errors"]), style="red")
     if session["schema_violations"]:
@@ -132,3 +133,12 @@ _QUANTITIES = (("voltage", "voltage"), ("current", "current"), ("power", "power"
                ("evse_max_power", "EVSE max power"), ("evse_nominal_voltage", "EVSE nominal voltage"),
                ("ev_max_current", "EV max current"), ("ev_max_voltage", "EV max voltage"),
                ("ev_max_power", "EV max power"), ("meter_reading", "meter reading"))
+
+
+def _tls_decryption(tls: dict) -> str:
+    if tls.get("keys") == "found":
+        failed = tls.get("failed_records") or 0
+        return f"; decrypted {tls.get('decrypted_records', 0)} records" + (f", {failed} failed" if failed else "")
+    if tls.get("hint"):
+        return f"; {tls['hint']}"
+    return ""

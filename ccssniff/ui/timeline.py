@@ -37,6 +37,15 @@ def describe(event: Event, show_key: bool = False) -> str:
         parts = [f"{name}={text}" for name, text in key_values(event.message)]
         if "warnings" in event.fields:
             parts.append("warnings: " + "; ".join(event.fields["warnings"]))
+        if "signature" in event.fields:
+            verdict = event.fields["signature"]
+            problems = [r["digest"] for r in verdict["references"] if r["digest"] != "valid"]
+            if verdict["signature"] != "valid":
+                problems.append(verdict["signature"])
+            parts.append(f"signature {verdict['result']}" + (f" ({'; '.join(problems)})" if problems else ""))
+        if "certificates" in event.fields:
+            parts.append("certificates: " + ", ".join(f"{c['role']} {c.get('subject', c.get('error'))}"
+                                                      for c in event.fields["certificates"]))
         return "  ".join(parts)
     if event.kind == ev.SEQUENCE:
         return event.fields.get("detail", "")
