@@ -8,6 +8,7 @@ import warnings
 import click
 
 from ccssniff import __version__
+from ccssniff.capture.command import listen
 from ccssniff.capture.reader import CaptureFormatError
 from ccssniff.decode.command import decode
 from ccssniff.emulate.command import emulate
@@ -61,6 +62,7 @@ def cli(verbose: int) -> None:
 
 cli.add_command(decode)
 cli.add_command(emulate)
+cli.add_command(listen)
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from ccssniff.homeplug import (
     CmAmpMapCnf, CmAmpMapReq, CmAttenCharInd, CmAttenCharRsp, CmAttenProfileInd, CmMnbcSoundInd,
     CmSetKeyCnf, CmSetKeyReq, CmSlacMatchCnf, CmSlacMatchReq, CmSlacParamCnf, CmSlacParamReq,
     CmStartAttenCharInd, CmValidateCnf, CmValidateReq, GenericMme, Mme, MmeError, VsNwInfoCnf,
-    VsNwInfoCnfV0, VsNwInfoReq, VsRsDevCnf, VsRsDevReq, VsSwVerCnf, VsSwVerReq, definitions,
+    VsNwInfoCnfV0, VsNwInfoReq, VsRsDevCnf, VsRsDevReq, VsSnifferCnf, VsSnifferInd, VsSnifferReq, VsSwVerCnf, VsSwVerReq, definitions,
     parse_payload,
 )
 from ccssniff.homeplug.strategies import messages
@@ -170,6 +170,15 @@ def _body(msg: Mme) -> dict[str, list]:
             return {HP + "rs_dev_cnf.status": [msg.status]}
         case VsNwInfoCnf() | VsNwInfoCnfV0():
             return _nw_info(msg)
+        case VsSnifferReq():
+            return {HP + "sniffer_req.ctrl": [msg.control]}
+        case VsSnifferCnf():
+            p = HP + "sniffer_cnf."
+            return {p + "status": [msg.status], p + "state": [msg.state], p + "da": [msg.da]}
+        case VsSnifferInd():
+            p = HP + "sniffer_ind."
+            return {p + "type": [msg.sniffer_type], p + "data.dir": [msg.direction],
+                    p + "data.systime": [msg.system_time], p + "data.bc_time": [msg.beacon_time]}
         case CmAmpMapReq() | CmAmpMapCnf() | VsSwVerReq() | VsRsDevReq() | VsNwInfoReq():
             return {}
     raise AssertionError(f"no tshark expectations for {msg.name}")

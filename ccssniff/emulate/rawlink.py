@@ -40,6 +40,8 @@ def receive_frames(sock: socket.socket) -> Iterator[bytes]:
             frame, address = sock.recvfrom(MAX_FRAME)
         except (BlockingIOError, InterruptedError):
             return
+        except OSError:  # the interface went down or away (its namespace is being removed)
+            return
         if address[2] != PACKET_OUTGOING:
             yield frame
 

@@ -22,7 +22,7 @@ Messages (class: name, MMTYPE): CmSlacParamReq/Cnf CM_SLAC_PARAM 0x6064/5, CmSta
 0x606A, CmAttenCharInd/Rsp 0x606E/F, CmMnbcSoundInd 0x6076, CmAttenProfileInd 0x6086,
 CmValidateReq/Cnf 0x6078/9, CmSlacMatchReq/Cnf 0x607C/D, CmSetKeyReq/Cnf 0x6008/9,
 CmAmpMapReq/Cnf 0x601C/D; Qualcomm (OUI 00:B0:52): VsSwVerReq/Cnf 0xA000/1, VsRsDevReq/Cnf
-0xA01C/D, VsNwInfoReq/Cnf 0xA038/9 (VsNwInfoCnfV0: the MMV 0 layout of old INT6000 firmware).
+0xA01C/D, VsSnifferReq/Cnf/Ind 0xA034/5/6, VsNwInfoReq/Cnf 0xA038/9 (VsNwInfoCnfV0: the MMV 0 layout of old INT6000 firmware).
 Build one with keywords, e.g. ``CmSlacMatchCnf(src=..., dst=..., run_id=..., nid=..., nmk=...)``;
 omitted fields take their defaults (zeros, MMV 1 for CM_*, MMV 0 for VS_SW_VER/VS_RS_DEV).
 ``definitions()`` lists the classes, ``definition(mmtype, mmv)`` finds one.
@@ -45,7 +45,7 @@ from .messages import (
     CmSetKeyCnf, CmSetKeyReq, CmSlacMatchCnf, CmSlacMatchReq, CmSlacParamCnf, CmSlacParamReq,
     CmStartAttenCharInd, CmValidateCnf, CmValidateReq, NetworkInfo, NetworkInfoV0, StationInfo,
     StationInfoV0, VsNwInfoCnf, VsNwInfoCnfV0, VsNwInfoReq, VsRsDevCnf, VsRsDevReq, VsSwVerCnf,
-    VsSwVerReq,
+    VsSnifferCnf, VsSnifferInd, VsSnifferReq, VsSwVerReq, decode_frame_control, encode_frame_control,
 )
 from .mme import (
     ETHERTYPE_HOMEPLUG_AV, QUALCOMM_OUI, GenericMme, Mme, MmeError, definition, definitions,
@@ -60,7 +60,7 @@ __all__ = [
     "CmSlacParamCnf", "CmSlacParamReq", "CmStartAttenCharInd", "CmValidateCnf", "CmValidateReq",
     "GenericMme", "MacAddress", "Mme", "MmeError", "NetworkInfo", "NetworkInfoV0", "StationInfo",
     "StationInfoV0", "VsNwInfoCnf", "VsNwInfoCnfV0", "VsNwInfoReq", "VsRsDevCnf", "VsRsDevReq",
-    "VsSwVerCnf", "VsSwVerReq",
-    "definition", "definitions", "format_hex", "format_mac", "nid_from_nmk", "nmk_from_passphrase",
+    "VsSnifferCnf", "VsSnifferInd", "VsSnifferReq", "VsSwVerCnf", "VsSwVerReq",
+    "decode_frame_control", "definition", "encode_frame_control", "definitions", "format_hex", "format_mac", "nid_from_nmk", "nmk_from_passphrase",
     "parse_frame", "parse_hex", "parse_mac", "parse_payload", "random_nmk",
 ]

@@ -1,0 +1,84 @@
+"""Live raw Ethernet through libpcap (pcap-ct): the one link layer of listen and the modem commands.
+
+    link = LiveLink("eth0")                      # HomePlug and IPv6 only; bpf=None: everything
+    for nanoseconds, frame in link.read():       # non-blocking: what is waiting, maybe nothing
+        ...
+    link.send(frame)                             # a whole Ethernet frame
+    select([link], ...)                          # it has a fileno()
+
+The handle is in immediate mode (every frame as it arrives, no batching delay) and non-blocking;
+it opens in the network namespace of the calling thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CCS_FILTER = "ether proto 0x88e1 or ip6 or (vlan and (ether proto 0x88e1 or ip6))"
+BUFFER_BYTES = 8 * 1024 * 1024  # kernel ring: seconds of a saturated HomePlug GP link
+
+
+class LinkError(OSError):
+    """The interface cannot be captured on or sent to; the text says why."""
+
+
+def interface_mac(interface: str) -> bytes:
+    try:
+        text = Path(f"/sys/class/net/{interface}/address").read_text().strip()
+    except OSError:
+        raise LinkError(f"no network interface named {interface!r}") from None
+    return bytes.fromhex(text.replace(":", ""))
+
+
+class LiveLink:
+    def __init__(self, interface: str, *, bpf: str | None = CCS_FILTER, promisc: bool = True,
+                 buffer_size: int = BUFFER_BYTES) -> None:
+        try:
+            import pcap
+        except ImportError:  # pragma: no cover - a dependency of the package
+            raise LinkError("live capture needs pcap-ct (pip install pcap-ct) and libpcap") from None
+        self.interface = interface
+        self.mac = interface_mac(interface)
+        try:
+            self.handle = pcap.pcap(name=interface, promisc=promisc, immediate=True, timeout_ms=50,
+                                    timestamp_in_ns=True, buffer_size=buffer_size)
+        except OSError as exc:
+            text = str(exc)
+            if "ermission" in text or "not permitted" in text:
+                raise LinkError(f"no permission to capture on {interface}: run as root or with CAP_NET_RAW") from None
+            raise LinkError(f"cannot capture on {interface}: {text}") from None
+        try:
+            if bpf:
+                self.handle.setfilter(bpf)
+            self.handle.setnonblock(True)
+        except OSError as exc:
+            self.handle.close()
+            raise LinkError(f"capture filter {bpf!r}: {exc}") from None
+        self.linktype = self.handle.datalink()
+
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
+    def read(self) -> list[tuple[int, bytes]]:
+        """The frames waiting now, as (nanoseconds since the epoch, frame)."""
+        return [(stamp, bytes(frame)) for stamp, frame in self.handle.readpkts()]
+
+    def send(self, frame: bytes) -> None:
+        try:
+            self.handle.sendpacket(frame)
+        except OSError as exc:
+            raise LinkError(f"cannot send on {self.interface}: {exc}") from None
+
+    def dropped(self) -> int:
+        """Frames the kernel or the interface dropped because we did not read fast enough."""
+        _received, dropped, interface_dropped = self.handle.stats()
+        return dropped + interface_dropped
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self) -> LiveLink:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
