@@ -14,7 +14,6 @@ import select
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -283,7 +282,7 @@ class Listener:
         if self._writer is None:
             return
         try:
-            self._writer.write(frame, timestamp=Decimal(nanoseconds).scaleb(-9))
+            self._writer.write(frame, timestamp_ns=nanoseconds)
             self.state.written += 1
         except OSError as exc:
             reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
