@@ -88,10 +88,12 @@ def udp_frame(source: MacAddress, number: int) -> bytes:
 
 
 def throughput(listening, peer, listen_if: str, peer_if: str, rate: int, seconds: float) -> dict:
-    from ccssniff.emulate.rawlink import open_raw_socket
+    import socket
 
-    with peer.entered():
-        sock = open_raw_socket(peer_if)
+    with peer.entered():  # a plain AF_PACKET socket: the traffic generator needs no libpcap
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        sock.bind((peer_if, 0))
+        sock.setblocking(False)
     frames = [udp_frame(MacAddress("02:00:00:00:00:01"), n) for n in range(256)]
     with tempfile.TemporaryDirectory() as directory:
         listener = start_listen(listening, listen_if, os.path.join(directory, "t.pcapng"), "--no-join")

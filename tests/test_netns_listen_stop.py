@@ -15,7 +15,7 @@ import pytest
 
 from ccssniff.capture.reader import read_packets
 from ccssniff.emulate import netns
-from ccssniff.emulate.rawlink import open_raw_socket
+from ccssniff.emulate.rawlink import open_link
 from ccssniff.homeplug import BROADCAST, CmMnbcSoundInd, CmSlacMatchCnf, MacAddress
 
 pytestmark = pytest.mark.skipif(netns.unavailable_reason() is not None, reason=str(netns.unavailable_reason()))
@@ -61,7 +61,7 @@ def test_bad_input_never_stops_the_capture_and_any_stop_leaves_a_readable_file(t
     with netns.Namespaces(2) as (listening, peer):
         listen_if, peer_if = netns.veth(listening, peer)
         with peer.entered():
-            sock = open_raw_socket(peer_if)
+            sock = open_link(peer_if)
         stop = threading.Event()
         sender = threading.Thread(target=blast, args=(sock, bad_frames(rng), stop), daemon=True)
         with open(tmp_path / "out.jsonl", "w") as out:

@@ -42,7 +42,7 @@ def interface_mac(interface: str) -> bytes:
 
 class LiveLink:
     def __init__(self, interface: str, *, bpf: str | None = CCS_FILTER, promisc: bool = True,
-                 buffer_size: int = BUFFER_BYTES, immediate: bool = False) -> None:
+                 buffer_size: int = BUFFER_BYTES, immediate: bool = False, incoming_only: bool = False) -> None:
         try:
             import pcap
         except ImportError:  # pragma: no cover - a dependency of the package
@@ -61,6 +61,8 @@ class LiveLink:
             if bpf:
                 self.handle.setfilter(bpf)
             self.handle.setnonblock(True)
+            if incoming_only:  # a bridge port: not what this host (or another handle) sends out
+                self.handle.setdirection(pcap.PCAP_D_IN)
         except OSError as exc:
             self.handle.close()
             raise LinkError(f"capture filter {bpf!r}: {exc}") from None

@@ -1,4 +1,4 @@
-"""A software HomePlug Green PHY modem and the powerline between modems, sans-IO; plus a raw-socket bridge.
+"""A software HomePlug Green PHY modem and the powerline between modems, sans-IO; plus a raw Ethernet bridge.
 
 What it models of a real QCA7420/AR7420 (the chip of the TP-Link TL-PA4010P and of most chargers):
 
@@ -27,15 +27,14 @@ What it models of a real QCA7420/AR7420 (the chip of the TP-Link TL-PA4010P and 
 
 Sans-IO: ``Powerline.from_host(station, frame)`` returns the ``Delivery`` list (station, frame)
 the hosts receive (``now``: the simulated or wall clock, for restarts); ``Powerline.tick(now)``
-the beacons sniffer-mode modems report. ``run_modem_bridge`` drives a Powerline over raw AF_PACKET sockets, one per
-station (one veth end each), for tests in network namespaces.
+the beacons sniffer-mode modems report. ``run_modem_bridge`` drives a Powerline over raw
+Ethernet links (pcap-ct), one per station (one veth end each), for tests in network namespaces.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,7 +64,9 @@ from ccssniff.homeplug import (
 )
 from ccssniff.homeplug.mme import ETHERTYPE_HOMEPLUG_AV
 
-from .rawlink import open_raw_socket, receive_frames
+from ccssniff.capture.live import LiveLink
+
+from .rawlink import open_link, receive_frames
 from .slac import LOCAL_MODEM, attenuation_groups
 
 # MMTYPE bases (variant bits cleared) of the SLAC family, ISO 15118-3 Table A.1 / HomePlug GP
@@ -375,35 +376,35 @@ class Powerline:
             modem.peers = [Peer(m.mac, m.host_mac or BROADCAST, m.joined_order) for m in others]
 
 
-async def run_modem_bridge(powerline: Powerline, ports: Mapping[str, str | socket.socket],
+async def run_modem_bridge(powerline: Powerline, ports: Mapping[str, str | LiveLink],
                            stop: asyncio.Event, clock: Callable[[], float] = time.monotonic,
                            tick: float | None = None) -> None:
     """Attach ``powerline`` to real interfaces until ``stop`` is set.
 
     ``ports`` maps each station of the powerline to an interface name (opened here, in this
-    thread's network namespace) or to an AF_PACKET socket already bound (e.g. one opened inside
-    another namespace). Every frame a station's interface receives goes through its modem;
+    thread's network namespace) or to a link already open (e.g. one opened inside another
+    namespace). Every frame a station's interface receives goes through its modem;
     every ``tick`` seconds the sniffing modems report the beacons (``Powerline.tick``).
     """
-    sockets = {station: open_raw_socket(port) if isinstance(port, str) else port
+    links = {station: open_link(port) if isinstance(port, str) else port
                for station, port in ports.items()}
-    opened = [sockets[s] for s, port in ports.items() if isinstance(port, str)]
+    opened = [links[s] for s, port in ports.items() if isinstance(port, str)]
     loop = asyncio.get_running_loop()
 
     def deliver(deliveries: list[Delivery]) -> None:
         for delivery in deliveries:
             try:
-                sockets[delivery.station].send(delivery.frame)
+                links[delivery.station].send(delivery.frame)
             except OSError:
                 pass  # a full queue or a port going down: the wire loses the frame, as wires do
 
     def forward(station: str) -> None:
-        for frame in receive_frames(sockets[station]):
+        for frame in receive_frames(links[station]):
             deliver(powerline.from_host(station, frame, clock()))
 
     try:
-        for station, sock in sockets.items():
-            loop.add_reader(sock.fileno(), forward, station)
+        for station, link in links.items():
+            loop.add_reader(link.fileno(), forward, station)
         while tick is not None and not stop.is_set():
             deliver(powerline.tick(clock()))
             try:
@@ -412,7 +413,7 @@ async def run_modem_bridge(powerline: Powerline, ports: Mapping[str, str | socke
                 pass
         await stop.wait()
     finally:
-        for sock in sockets.values():
-            loop.remove_reader(sock.fileno())
-        for sock in opened:
-            sock.close()
+        for link in links.values():
+            loop.remove_reader(link.fileno())
+        for link in opened:
+            link.close()

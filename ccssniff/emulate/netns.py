@@ -5,7 +5,7 @@
         evse.run("ip", "-6", "addr")             # a command inside a namespace
         server = evse.popen(["python3", "-m", "..."])  # stopped when the namespace goes
         with ev.entered():                       # this thread's sockets now open inside `ev`
-            sock = open_raw_socket(ev_if)
+            sock = open_link(ev_if)
         address = ev.link_local(ev_if)           # 'fe80::...' once the kernel assigned it
 
 Names start with ``ccs`` and a random suffix. Deleting a namespace deletes the veth ends in it
