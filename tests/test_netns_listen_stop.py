@@ -65,7 +65,10 @@ def test_bad_input_never_stops_the_capture_and_any_stop_leaves_a_readable_file(t
         stop = threading.Event()
         sender = threading.Thread(target=blast, args=(sock, bad_frames(rng), stop), daemon=True)
         with open(tmp_path / "out.jsonl", "w") as out:
-            listener = listening.popen(CLI + ["listen", listen_if, "-w", str(recording), "--no-join", "--json"],
+            # SIGHUP's run records with --split-sessions: no plug-in in the garbage, so one file
+            target = ["--split-sessions", str(tmp_path / "split")] if stop_signal == signal.SIGHUP else \
+                ["-w", str(recording)]
+            listener = listening.popen(CLI + ["listen", listen_if, *target, "--no-join", "--json"],
                                        stdout=out, stderr=subprocess.PIPE, text=True)
             sender.start()
             try:
@@ -77,6 +80,9 @@ def test_bad_input_never_stops_the_capture_and_any_stop_leaves_a_readable_file(t
                 stop.set()
                 sender.join(5)
                 sock.close()
+    if stop_signal == signal.SIGHUP:
+        [recording] = (tmp_path / "split").iterdir()
+        assert recording.name.endswith("-unknown.pcapng")
     packets = list(read_packets(recording))
     assert len(packets) > 100
     tshark = subprocess.run(["tshark", "-r", str(recording), "-T", "fields", "-e", "frame.number"],

@@ -57,10 +57,13 @@ def key_options(nmk: str | None, nid: str | None, passphrase: str | None) -> tup
 @click.option("--show-key", is_flag=True, help="Show the NMK in full (it is the session's secret).")
 @click.option("--all", "capture_all", is_flag=True, help="Capture every frame, not only HomePlug and IPv6.")
 @click.option("-f", "--filter", "bpf", metavar="EXPR", help="Your own BPF capture filter.")
+@click.option("--split-sessions", "split_directory", type=click.Path(file_okay=False, path_type=Path),
+              help="One pcapng per charging session in this directory (named by start time and charger MAC).")
+@click.option("--ring", type=click.IntRange(min=1), help="With --split-sessions: keep only the newest N files.")
 @click.option("--duration", type=click.FloatRange(min=0.1), help="Stop after this many seconds.")
 def listen(interface: str, output: Path | None, as_json: bool, no_join: bool, nmk: str | None, nid: str | None,
            passphrase: str | None, modem_mac: str | None, activity: bool, show_key: bool, capture_all: bool,
-           bpf: str | None, duration: float | None) -> None:
+           bpf: str | None, split_directory: Path | None, ring: int | None, duration: float | None) -> None:
     """Sniff a charging session on INTERFACE (a HomePlug modem's Ethernet side): record it,
     join the car-charger network from the sniffed CM_SLAC_MATCH.CNF and decode it live.
 
@@ -72,11 +75,16 @@ def listen(interface: str, output: Path | None, as_json: bool, no_join: bool, nm
       ccssniff listen eth0 -w session.pcapng           join, record, decode live
       ccssniff listen eth0 --no-join --json            only watch, JSON lines
       ccssniff listen eth0 --nmk 00112233445566778899aabbccddeeff --activity
+      ccssniff listen eth0 --split-sessions sessions/ --ring 100   a modem left on a charger
     """
     from ccssniff.capture.listen import ListenConfig, Listener
     from ccssniff.capture.live import CCS_FILTER, LinkError
     from ccssniff.homeplug import parse_mac
 
+    if output and split_directory:
+        raise UsageFailure("-w and --split-sessions exclude each other")
+    if ring and not split_directory:
+        raise UsageFailure("--ring goes with --split-sessions")
     if capture_all and bpf:
         raise UsageFailure("--all and --filter exclude each other")
     key, network, source = key_options(nmk, nid, passphrase)
@@ -88,7 +96,8 @@ def listen(interface: str, output: Path | None, as_json: bool, no_join: bool, nm
         raise UsageFailure(f"--modem: {modem_mac!r} is not a MAC address") from None
     config = ListenConfig(interface=interface, output=output, bpf=None if capture_all else (bpf or CCS_FILTER),
                           join=not no_join, nmk=key, nid=network, key_source=source, modem_mac=modem,
-                          activity=activity, show_key=show_key, duration=duration)
+                          activity=activity, show_key=show_key, duration=duration,
+                          split_directory=split_directory, ring=ring)
     view = _View(as_json, show_key)
     listener = Listener(config, on_join=view.join_output)
     view.state = listener.state

@@ -21,6 +21,7 @@ from ccssniff.capture import join as jn
 from ccssniff.capture.live import CCS_FILTER, LiveLink
 from ccssniff.capture.pcapng import PcapngWriter
 from ccssniff.capture.reader import Packet
+from ccssniff.capture.split import SessionFiles
 from ccssniff.decode.trace import decode_trace
 from ccssniff.homeplug import MmeError, VsSnifferInd, VsSnifferReq, format_hex, parse_frame
 
@@ -31,6 +32,7 @@ ETHERTYPE_IPV6 = b"\x86\xdd"
 LINKTYPE_ETHERNET = 1
 SDP_PORT = 15118
 POLL = 0.2  # s: the longest the loop sleeps without looking at the stop flag
+DRAIN_TIME = 0.5  # s: reading what the kernel still holds after a stop, at most
 KEY_FIELDS = ("nmk", "new_key")
 HIDDEN_AFTER = 5.0  # s after SDP without a unicast TCP segment before we call the traffic hidden
 HIDDEN_TEXT = ("unicast traffic between EV and EVSE is hidden by the local modem (a filtering modem, "
@@ -60,6 +62,8 @@ class ListenConfig:
     activity: bool = False
     show_key: bool = False
     duration: float | None = None  # stop by itself after this many seconds
+    split_directory: Path | None = None  # one pcapng per charging session in there
+    ring: int | None = None  # keep only the newest N session files
 
 
 class StationCounts:
@@ -194,7 +198,7 @@ class Listener:
         self._stopping = False
         self.link: LiveLink | None = None
         self.machine: jn.JoinMachine | None = None
-        self._writer: PcapngWriter | None = None
+        self._writer: PcapngWriter | SessionFiles | None = None
         self._sniffer_on = False
         self._sent: list[tuple[int, bytes]] = []  # frames we sent, for the pipeline
 
@@ -206,7 +210,10 @@ class Listener:
         config = self.config
         self.link = LiveLink(config.interface, bpf=config.bpf)
         try:
-            if config.output is not None:
+            if config.split_directory is not None:
+                self._writer = SessionFiles(config.split_directory, self.link.linktype, config.interface,
+                                            config.ring)
+            elif config.output is not None:
                 self._writer = PcapngWriter(config.output, linktype=self.link.linktype,
                                             interface_name=config.interface)
             self.machine = jn.JoinMachine(self.link.mac, modem_mac=config.modem_mac, nmk=config.nmk,
@@ -268,6 +275,19 @@ class Listener:
                 yield Packet(index, nanoseconds / 1e9, link.linktype, frame, 0, None, len(frame))
             self._sent.clear()
             state.hidden = state.hidden or state.counts.hidden(now)
+        # what the kernel still holds was on the wire before the stop: take it, within bounds
+        drain_until = time.monotonic() + DRAIN_TIME
+        while time.monotonic() < drain_until:
+            waiting = link.read()
+            if not waiting:
+                break
+            for nanoseconds, frame in waiting:
+                index += 1
+                state.frames += 1
+                self._record(frame, nanoseconds)
+                if ethernet:
+                    state.counts.add(frame, nanoseconds / 1e9)
+                yield Packet(index, nanoseconds / 1e9, link.linktype, frame, 0, None, len(frame))
         state.hidden = state.hidden or (state.counts.sdp_time is not None and state.counts.tcp_frames == 0)
 
     def _send(self, frame: bytes) -> None:
@@ -286,8 +306,9 @@ class Listener:
             self.state.written += 1
         except OSError as exc:
             reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+            target = self.config.split_directory or self.config.output
             self.state.record_error = (f"recording stopped after frame {self.state.written}: {reason}; "
-                                       f"{self.config.output} is valid up to there, live decoding goes on")
+                                       f"{target} is valid up to there, live decoding goes on")
             log.error(self.state.record_error)
             self._writer = None  # the last write may be partial; the reader stops before it
 
