@@ -45,8 +45,9 @@ def wait_for_line(process: subprocess.Popen, text: str, timeout: float = 15.0) -
     raise AssertionError(f"no {text!r} within {timeout} s: {''.join(seen)}")
 
 
-def run_session(tmp_path, sniff_view: str, listen_options: list[str]):
-    """Run a DIN session with listen on the third port; return (listen records, pcapng path, pev output)."""
+def run_session(tmp_path, sniff_view: str, listen_options: list[str], medium_options: tuple = (),
+                emulate_options: tuple = ()):
+    """Run a DIN session with listen on the third port; return (listen records, pcapng path)."""
     recording = tmp_path / "listen.pcapng"
     with netns.Namespaces(4) as (ev, evse, sniff, line):
         ev_if, line_ev = netns.veth(ev, line, checksum_offload=False)
@@ -54,13 +55,14 @@ def run_session(tmp_path, sniff_view: str, listen_options: list[str]):
         sniff_if, line_sniff = netns.veth(sniff, line, checksum_offload=False)
         medium = line.popen([sys.executable, "-m", "ccssniff.emulate.powerline", "--port", f"ev={line_ev}",
                              "--port", f"evse={line_evse}", "--port", f"sniff={line_sniff}:{sniff_view}",
-                             "--restart-delay", "0.3"], stdout=subprocess.PIPE, text=True)
+                             "--restart-delay", "0.3", *medium_options], stdout=subprocess.PIPE, text=True)
         wait_for_line(medium, "ready")
         with open(tmp_path / "listen.jsonl", "w") as listen_out:
             listener = sniff.popen(ccssniff("listen", sniff_if, "-w", str(recording), "--json", *listen_options),
                                    stdout=listen_out, stderr=subprocess.PIPE, text=True)
             time.sleep(1.5)  # listen has found its modem
-            emulate = ["--protocol", "din", "--charge-time", "2", "--timeout", str(SESSION_TIMEOUT), "--seed", "3"]
+            emulate = ["--protocol", "din", "--charge-time", "2", "--timeout", str(SESSION_TIMEOUT), "--seed", "3",
+                       *emulate_options]
             charger = evse.popen(ccssniff("emulate", "evse", evse_if, *emulate),
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             car = ev.popen(ccssniff("emulate", "pev", ev_if, *emulate),
@@ -119,3 +121,16 @@ def test_a_filtering_modem_joins_lists_both_modems_and_says_unicast_is_hidden(tm
     activity = summary["activity"]
     assert activity["unicast_frames"] > 20  # the TCP segments the modem did not forward
     assert activity["beacons_by_nid"]
+
+
+def test_a_known_key_joins_at_once_for_a_session_without_slac(tmp_path):
+    nmk = "00112233445566778899aabbccddeeff"
+    records, _ = run_session(tmp_path, "full", ["--nmk", nmk],
+                             medium_options=("--nmk", nmk, "--keyed", "ev", "--keyed", "evse"),
+                             emulate_options=("--no-slac", "--modem", "none"))
+    [taken] = join_records(records, "KeyTaken")
+    assert "--nmk" in taken["text"] and nmk not in json.dumps(records)  # masked
+    [joined] = join_records(records, "Joined")
+    assert len(joined["members"]) == 2
+    live = [r["name"] for r in records if r["kind"] == V2G]
+    assert live[0] == "supportedAppProtocolReq" and live[-1] == "SessionStopRes"
