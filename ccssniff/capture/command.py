@@ -6,6 +6,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +184,7 @@ class _View:
             return
         self.lines.append(text)
         if self.json is not None:
-            record = {"kind": "listen", "name": type(output).__name__, "text": text}
+            record = {"kind": "listen", "name": type(output).__name__, "timestamp": time.time(), "text": text}
             if isinstance(output, jn.Joined):
                 record["members"] = [m.to_dict() for m in output.members]
             sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ccssniff.capture import join as jn
-from ccssniff.capture.live import CCS_FILTER, LiveLink
+from ccssniff.capture.live import CCS_FILTER, LinkError, LiveLink
 from ccssniff.capture.pcapng import PcapngWriter
 from ccssniff.capture.reader import Packet
 from ccssniff.capture.split import SessionFiles
@@ -69,7 +69,7 @@ class ListenConfig:
 class StationCounts:
     """Per source MAC: how many frames of each kind the local modem let through."""
 
-    KINDS = ("SLAC", "HomePlug", "SDP", "ND", "TCP", "other")
+    KINDS = ("SLAC", "HomePlug", "SDP", "ND", "TCP", "V2G", "other")  # V2G: TCP segments starting a V2GTP PDU
 
     def __init__(self) -> None:
         self.by_mac: dict[str, Counter] = defaultdict(Counter)
@@ -83,7 +83,7 @@ class StationCounts:
         self.by_mac[format_hex(frame[6:12])][kind] += 1
         if kind == "SDP" and self.sdp_time is None:
             self.sdp_time = now
-        elif kind == "TCP":
+        elif kind in ("TCP", "V2G"):
             self.tcp_frames += 1
 
     @staticmethod
@@ -95,7 +95,8 @@ class StationCounts:
         if ethertype == ETHERTYPE_IPV6 and len(frame) >= 54:
             next_header = frame[20]
             if next_header == 6:
-                return "TCP"
+                payload = 54 + (frame[66] >> 4) * 4 if len(frame) > 66 else len(frame)
+                return "V2G" if frame[payload:payload + 2] == b"\x01\xfe" else "TCP"
             if next_header == 17 and SDP_PORT in (int.from_bytes(frame[54:56], "big"),
                                                   int.from_bytes(frame[56:58], "big")):
                 return "SDP"
@@ -210,17 +211,23 @@ class Listener:
         config = self.config
         self.link = LiveLink(config.interface, bpf=config.bpf)
         try:
-            if config.split_directory is not None:
-                self._writer = SessionFiles(config.split_directory, self.link.linktype, config.interface,
-                                            config.ring)
-            elif config.output is not None:
-                self._writer = PcapngWriter(config.output, linktype=self.link.linktype,
-                                            interface_name=config.interface)
+            try:
+                self._open_recording()
+            except OSError as exc:
+                target = config.split_directory or config.output
+                raise LinkError(f"cannot write {target}: {exc.strerror or exc}") from None
             self.machine = jn.JoinMachine(self.link.mac, modem_mac=config.modem_mac, nmk=config.nmk,
                                           nid=config.nid, join=config.join, key_source=config.key_source)
             return decode_trace(self._packets(), on_event=on_event)
         finally:
             self._close()
+
+    def _open_recording(self) -> None:
+        config = self.config
+        if config.split_directory is not None:
+            self._writer = SessionFiles(config.split_directory, self.link.linktype, config.interface, config.ring)
+        elif config.output is not None:
+            self._writer = PcapngWriter(config.output, linktype=self.link.linktype, interface_name=config.interface)
 
     def _close(self) -> None:
         if self._sniffer_on and self.link is not None:
