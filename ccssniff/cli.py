@@ -8,6 +8,8 @@ import warnings
 import click
 
 from ccssniff import __version__
+from ccssniff.capture.command import listen
+from ccssniff.capture.modem_command import modem
 from ccssniff.capture.reader import CaptureFormatError
 from ccssniff.decode.command import decode
 from ccssniff.emulate.command import emulate
@@ -63,6 +65,8 @@ def cli(verbose: int) -> None:
 cli.add_command(decode)
 cli.add_command(emulate)
 cli.add_command(pki)
+cli.add_command(listen)
+cli.add_command(modem)
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ def test_every_required_message_is_defined():
         "CM_VALIDATE.CNF", "CM_SLAC_MATCH.REQ", "CM_SLAC_MATCH.CNF", "CM_SET_KEY.REQ", "CM_SET_KEY.CNF",
         "CM_AMP_MAP.REQ", "CM_AMP_MAP.CNF", "VS_SW_VER.REQ", "VS_SW_VER.CNF", "VS_NW_INFO.REQ",
         "VS_NW_INFO.CNF", "VS_RS_DEV.REQ", "VS_RS_DEV.CNF", "STP_CPSTATE.IND", "DSPACE_SCS_DIAG.IND",
+        "VS_SNIFFER.REQ", "VS_SNIFFER.CNF", "VS_SNIFFER.IND",
     }
     for cls in ALL:
         assert definition(cls.mmtype, cls.mmv_only if cls.mmv_only is not None else 1) is cls

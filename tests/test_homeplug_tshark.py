@@ -38,7 +38,7 @@ from ccssniff.homeplug import (
     CmAmpMapCnf, CmAmpMapReq, CmAttenCharInd, CmAttenCharRsp, CmAttenProfileInd, CmMnbcSoundInd,
     CmSetKeyCnf, CmSetKeyReq, CmSlacMatchCnf, CmSlacMatchReq, CmSlacParamCnf, CmSlacParamReq,
     CmStartAttenCharInd, CmValidateCnf, CmValidateReq, GenericMme, Mme, MmeError, VsNwInfoCnf,
-    VsNwInfoCnfV0, VsNwInfoReq, VsRsDevCnf, VsRsDevReq, VsSwVerCnf, VsSwVerReq, definitions,
+    VsNwInfoCnfV0, VsNwInfoReq, VsRsDevCnf, VsRsDevReq, VsSnifferCnf, VsSnifferInd, VsSnifferReq, VsSwVerCnf, VsSwVerReq, definitions,
     parse_payload,
 )
 from ccssniff.homeplug.messages import ST_IOTECHA_OUI, DspaceScsDiagInd, StpCpStateInd
@@ -188,6 +188,15 @@ def _body(msg: Mme) -> dict[str, list]:
                 if msg.adc_channels & (1 << (channel - 1)):
                     fields[p + f"cpstate.adc_channel_{channel}"] = [getattr(msg, f"adc_channel_{channel}")]
             return fields
+        case VsSnifferReq():
+            return {HP + "sniffer_req.ctrl": [msg.control]}
+        case VsSnifferCnf():
+            p = HP + "sniffer_cnf."
+            return {p + "status": [msg.status], p + "state": [msg.state], p + "da": [msg.da]}
+        case VsSnifferInd():
+            p = HP + "sniffer_ind."
+            return {p + "type": [msg.sniffer_type], p + "data.dir": [msg.direction],
+                    p + "data.systime": [msg.system_time], p + "data.bc_time": [msg.beacon_time]}
         case CmAmpMapReq() | CmAmpMapCnf() | VsSwVerReq() | VsRsDevReq() | VsNwInfoReq() | DspaceScsDiagInd():
             return {}  # no dissector in Wireshark 4.0 for these bodies
     raise AssertionError(f"no tshark expectations for {msg.name}")
@@ -243,7 +252,8 @@ def _pyshark_fields(packet) -> dict[str, list[str]]:
 
 
 @settings(max_examples=3, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture,
+                                 HealthCheck.large_base_example])
 @given(batch=_message_batch(), version_text=st.text(st.sampled_from("ABCQ0123456789-._"), min_size=1, max_size=60))
 def test_built_messages_dissect_identically_in_tshark(tmp_path, tshark, batch, version_text):
     batch = [_tshark_friendly(msg, version_text) for msg in batch]

@@ -16,10 +16,16 @@ from ccssniff.homeplug import (
     CmMnbcSoundInd,
     CmSetKeyCnf,
     CmSetKeyReq,
+    CmSlacMatchCnf,
     CmSlacParamReq,
     MacAddress,
     VsNwInfoCnf,
     VsNwInfoReq,
+    VsRsDevCnf,
+    VsRsDevReq,
+    VsSnifferCnf,
+    VsSnifferInd,
+    VsSnifferReq,
     VsSwVerCnf,
     VsSwVerReq,
     nid_from_nmk,
@@ -140,3 +146,77 @@ def test_any_bytes_from_a_host_are_handled(frame, station):
     wire.attach("evse", Modem("00:b0:52:00:00:02", sniffer=True, rng=random.Random(1)))
     for delivery in wire.from_host(station, frame):
         assert delivery.station in ("ev", "evse") and isinstance(delivery.frame, bytes)
+
+
+# --- restart, full view, sniffer mode, remote answers -------------------------------------------
+
+def test_set_key_restarts_the_modem_for_its_restart_delay():
+    wire = Powerline()
+    wire.attach("ev", Modem("00:b0:52:00:00:01", restart_delay=6.0))
+    wire.attach("evse", Modem("00:b0:52:00:00:02", restart_delay=6.0))
+    for station in ("ev", "evse"):
+        request = CmSetKeyReq(dst=LOCAL_MODEM, src=HOST[station], nid=nid_from_nmk(NMK), new_key=NMK)
+        [answer] = wire.from_host(station, request.build_frame(pad=True), now=100.0)
+        assert parse_frame(answer.frame).result == 0  # answered before the restart
+    frame = ipv6_frame(HOST["ev"], HOST["evse"])
+    version = VsSwVerReq(dst=LOCAL_MODEM, src=HOST["ev"]).build_frame(pad=True)
+    assert wire.from_host("ev", frame, now=105.0) == [] and wire.from_host("ev", version, now=105.0) == []
+    assert [d.station for d in wire.from_host("ev", frame, now=106.5)] == ["evse"]
+
+
+def test_reset_device_is_confirmed_then_restarts():
+    wire = Powerline()
+    wire.attach("ev", Modem("00:b0:52:00:00:01", restart_delay=2.0))
+    [answer] = wire.from_host("ev", VsRsDevReq(dst=LOCAL_MODEM, src=HOST["ev"]).build_frame(pad=True), now=1.0)
+    assert isinstance(parse_frame(answer.frame), VsRsDevCnf)
+    version = VsSwVerReq(dst=LOCAL_MODEM, src=HOST["ev"]).build_frame(pad=True)
+    assert wire.from_host("ev", version, now=2.5) == [] and len(wire.from_host("ev", version, now=3.5)) == 1
+
+
+@pytest.mark.parametrize("view,forwarded", [("filtering", False), ("full", True)])
+def test_unicast_between_two_other_stations_reaches_only_a_full_view_modem(view, forwarded):
+    wire = Powerline()
+    for index, station in enumerate(("ev", "evse")):
+        wire.attach(station, Modem(f"00:b0:52:00:00:1{index}"))
+    wire.attach("sniffer", Modem("00:b0:52:00:00:99", view=view))
+    for station in ("ev", "evse", "sniffer"):
+        wire.from_host(station, ipv6_frame(HOST[station], BROADCAST))
+        set_key(wire, station, NMK)
+    stations = sorted(d.station for d in wire.from_host("ev", ipv6_frame(HOST["ev"], HOST["evse"])))
+    assert stations == (["evse", "sniffer"] if forwarded else ["evse"])
+    # SLAC reaches every host, unicast or not
+    match = CmSlacMatchCnf(dst=HOST["ev"], src=HOST["evse"], nid=nid_from_nmk(OTHER_NMK), nmk=OTHER_NMK)
+    assert sorted(d.station for d in wire.from_host("evse", match.build_frame(pad=True))) == ["ev", "sniffer"]
+    with pytest.raises(ValueError):
+        Modem("00:b0:52:00:00:98", view="everything")
+
+
+def test_sniffer_mode_reports_the_frames_the_modem_hides_and_the_beacons(line):
+    for station in ("ev", "evse", "neighbour"):
+        line.from_host(station, ipv6_frame(HOST[station], BROADCAST))
+        set_key(line, station, NMK)
+    [cnf] = line.from_host("neighbour", VsSnifferReq(dst=LOCAL_MODEM, src=HOST["neighbour"], control=1)
+                           .build_frame(pad=True))
+    reply = parse_frame(cnf.frame)
+    assert isinstance(reply, VsSnifferCnf) and reply.status == 0 and reply.state == 1
+    deliveries = line.from_host("ev", ipv6_frame(HOST["ev"], HOST["evse"]))
+    [indication] = [parse_frame(d.frame) for d in deliveries if d.station == "neighbour"]
+    assert isinstance(indication, VsSnifferInd)  # the frame itself stays hidden, its frame control not
+    frame = indication.frame
+    assert frame["delimiter"] == "start of frame" and frame["dtei"] != 0xFF and frame["stei"] != frame["dtei"]
+    beacons = [parse_frame(d.frame).frame for d in line.tick(now=1.0)]
+    assert [b["nid"] for b in beacons] == [":".join(f"{x:02x}" for x in nid_from_nmk(NMK))]
+    line.from_host("neighbour", VsSnifferReq(dst=LOCAL_MODEM, src=HOST["neighbour"], control=0).build_frame(pad=True))
+    assert line.tick(now=2.0) == []
+
+
+def test_broadcast_software_version_is_answered_by_every_member_of_the_network(line):
+    for station in ("ev", "evse", "neighbour"):
+        line.from_host(station, ipv6_frame(HOST[station], BROADCAST))
+    set_key(line, "ev", NMK)
+    set_key(line, "evse", NMK)
+    set_key(line, "neighbour", OTHER_NMK)
+    deliveries = line.from_host("ev", VsSwVerReq(dst=BROADCAST, src=HOST["ev"]).build_frame(pad=True))
+    answers = [parse_frame(d.frame) for d in deliveries if d.station == "ev"]
+    assert sorted(a.src for a in answers) == sorted([line.modems["ev"].mac, line.modems["evse"].mac])
+    assert all(isinstance(a, VsSwVerCnf) and a.dst == HOST["ev"] for a in answers)

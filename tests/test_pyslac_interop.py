@@ -19,7 +19,7 @@ import pytest
 
 from ccssniff.emulate import netns
 from ccssniff.emulate.modem import Modem, Powerline, run_modem_bridge
-from ccssniff.emulate.rawlink import open_raw_socket, run_machine
+from ccssniff.emulate.rawlink import open_link, run_machine
 from ccssniff.emulate.slac import SlacFailed, SlacMatched, SlacPev
 from ccssniff.homeplug import MacAddress
 
@@ -74,9 +74,9 @@ def test_our_pev_matches_with_the_pyslac_evse(namespaces, tmp_path):
     evse_if, line_evse_if = netns.veth(evse, line)
     ev_mac, evse_mac = mac_of(ev, ev_if), mac_of(evse, evse_if)
     with ev.entered():
-        ev_sock = open_raw_socket(ev_if)
+        ev_sock = open_link(ev_if)
     with line.entered():
-        ports = {"pev": open_raw_socket(line_ev_if), "evse": open_raw_socket(line_evse_if)}
+        ports = {"pev": open_link(line_ev_if), "evse": open_link(line_evse_if)}
     powerline = Powerline()
     powerline.attach("pev", Modem("00:b0:52:00:0e:01"), attenuation_db=4)
     powerline.attach("evse", Modem("00:b0:52:00:0c:01"), attenuation_db=6)

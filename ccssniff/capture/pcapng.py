@@ -94,15 +94,19 @@ class PcapngWriter:
         comment: Union[str, None] = None,
         interface: int = 0,
         orig_len: Union[int, None] = None,
+        timestamp_ns: Union[int, None] = None,
     ) -> None:
-        """Append one packet; ``timestamp`` in seconds since the epoch (default: now).
+        """Append one packet; ``timestamp`` in seconds since the epoch (default: now), or
+        ``timestamp_ns`` in nanoseconds (what a live capture has, without conversions).
 
         Data longer than the interface's snap length is cut to it; ``orig_len`` (default the
         length of ``data``) records the length on the wire.
         """
         if not 0 <= interface < len(self._snaplens):
             raise ValueError(f"interface {interface} was not declared (have {len(self._snaplens)})")
-        if timestamp is None:
+        if timestamp_ns is not None:
+            nanoseconds = timestamp_ns
+        elif timestamp is None:
             nanoseconds = time.time_ns()
         else:
             # A float's shortest repr is the value the caller meant (1.1 means 1.1 s, not the

@@ -177,6 +177,7 @@ def side_command(side: str):
                 record, seed, show_key, tls, pki_dir, keylog, disclose_keys, pnc, **simulation):
         import asyncio
 
+        from ccssniff.capture.live import LinkError
         from ccssniff.emulate.driver import DriverError, EmulatorConfig, Progress, run_side
         from ccssniff.ui.live import live_progress
 
@@ -196,6 +197,8 @@ def side_command(side: str):
             raise UsageFailure(str(exc)) from None
         except PermissionError:
             raise UsageFailure(f"no permission to use {interface}: run as root or with CAP_NET_RAW") from None
+        except LinkError as exc:
+            raise UsageFailure(str(exc)) from None
         except asyncio.CancelledError:
             raise UsageFailure("aborted") from None
         status = "completed" if result.ok else "FAILED"

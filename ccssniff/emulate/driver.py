@@ -16,6 +16,7 @@ import errno
 import ipaddress
 import logging
 import random
+import select
 import socket
 import struct
 import threading
@@ -117,13 +118,10 @@ class Recorder:
     """Every frame on the interface, through libpcap, into a pcapng that is valid at any moment."""
 
     def __init__(self, interface: str, path: Path):
-        import pcap
-
+        from ccssniff.capture.live import LiveLink
         from ccssniff.capture.pcapng import PcapngWriter
-        self.handle = pcap.pcap(name=interface, promisc=True, immediate=True, timeout_ms=50,
-                                timestamp_in_ns=True)
-        self.writer = PcapngWriter(path, linktype=self.handle.datalink(), interface_name=interface)
-        self.handle_linktype = self.handle.datalink()
+        self.link = LiveLink(interface, bpf=None)
+        self.writer = PcapngWriter(path, linktype=self.link.linktype, interface_name=interface)
         self.interface = interface
         self.path = path
         self.secrets: list[str] = []
@@ -133,14 +131,15 @@ class Recorder:
 
     def _run(self):
         while not self.stopping.is_set():
-            for stamp, frame in self.handle.readpkts():
-                self.writer.write(bytes(frame), timestamp=stamp / 1e9)
+            select.select([self.link], [], [], 0.05)
+            for nanoseconds, frame in self.link.read():
+                self.writer.write(frame, timestamp_ns=nanoseconds)
 
     def close(self):
         self.stopping.set()
         self.thread.join(timeout=2)
         self.writer.close()
-        self.handle.close()
+        self.link.close()
         if self.secrets:
             self._put_secrets_first()
 
@@ -152,7 +151,7 @@ class Recorder:
         from ccssniff.capture.reader import read_packets
 
         partial = self.path.with_name(self.path.name + ".partial")
-        with PcapngWriter(partial, linktype=self.handle_linktype, interface_name=self.interface) as writer:
+        with PcapngWriter(partial, linktype=self.link.linktype, interface_name=self.interface) as writer:
             writer.write_secrets("".join(self.secrets))
             for packet in read_packets(self.path):
                 writer.write(packet.data, packet.timestamp, comment=packet.comment, orig_len=packet.orig_len)
@@ -165,23 +164,22 @@ class HomePlugLink:
     """Raw HomePlug frames on the interface, as the SLAC machines exchange them."""
 
     def __init__(self, interface: str):
-        import pcap
-        self.handle = pcap.pcap(name=interface, promisc=True, immediate=True, timeout_ms=10)
-        self.handle.setfilter(f"ether proto {ETHERTYPE_HOMEPLUG:#x}")
-        self.handle.setnonblock(True)
+        from ccssniff.capture.live import LiveLink
+
+        self.link = LiveLink(interface, bpf=f"ether proto {ETHERTYPE_HOMEPLUG:#x}")
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
-        asyncio.get_running_loop().add_reader(self.handle.fileno(), self._readable)
+        asyncio.get_running_loop().add_reader(self.link.fileno(), self._readable)
 
     def _readable(self):
-        for _, frame in self.handle.readpkts():
-            self.queue.put_nowait(bytes(frame))
+        for _, frame in self.link.read():
+            self.queue.put_nowait(frame)
 
     def send(self, frame: bytes) -> None:
-        self.handle.sendpacket(frame)
+        self.link.send(frame)
 
     def close(self):
-        asyncio.get_running_loop().remove_reader(self.handle.fileno())
-        self.handle.close()
+        asyncio.get_running_loop().remove_reader(self.link.fileno())
+        self.link.close()
 
 
 async def run_machine(machine, deliver: Callable[[Any, float], list], inbox: asyncio.Queue,

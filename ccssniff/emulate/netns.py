@@ -5,7 +5,7 @@
         evse.run("ip", "-6", "addr")             # a command inside a namespace
         server = evse.popen(["python3", "-m", "..."])  # stopped when the namespace goes
         with ev.entered():                       # this thread's sockets now open inside `ev`
-            sock = open_raw_socket(ev_if)
+            sock = open_link(ev_if)
         address = ev.link_local(ev_if)           # 'fe80::...' once the kernel assigned it
 
 Names start with ``ccs`` and a random suffix. Deleting a namespace deletes the veth ends in it
@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import secrets
 import shutil
+import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +30,8 @@ PREFIX = "ccs"
 COMMAND_TIMEOUT = 10.0
 CLONE_NEWNET = 0x40000000
 _NETNS_DIR = "/var/run/netns"
+SIOCETHTOOL = 0x8946
+ETHTOOL_STXCSUM = 0x17
 
 
 def unavailable_reason() -> str | None:
@@ -153,11 +158,28 @@ class Namespaces:
         self.namespaces.clear()
 
 
-def veth(a: Namespace, b: Namespace, *, mtu: int | None = None) -> tuple[str, str]:
+def disable_checksum_offload(namespace: Namespace, interface: str) -> None:
+    """Make the kernel fill in TCP/UDP checksums before a frame leaves ``interface``.
+
+    A veth hands frames on with the checksum still to be done; a bridge that relays them
+    through raw sockets (the powerline simulator) would pass on wrong checksums, and the
+    receiving stack drops those datagrams.
+    """
+    value = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_STXCSUM, 0))
+    request = struct.pack("16sP", interface.encode(), ctypes.addressof(value))
+    request += bytes(40 - len(request))
+    with namespace.entered(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock, SIOCETHTOOL, request)
+
+
+def veth(a: Namespace, b: Namespace, *, mtu: int | None = None,
+         checksum_offload: bool = True) -> tuple[str, str]:
     """A veth pair between namespaces ``a`` and ``b``, both ends up; returns (name in a, name in b).
 
     IPv6 only, with link-local addresses assigned before it returns (no duplicate address
     detection) and no router solicitations, so the only traffic is the test's own.
+    ``checksum_offload=False`` for frames that a raw-socket bridge relays (see
+    :func:`disable_checksum_offload`).
     """
     suffix = secrets.token_hex(3)
     name_a, name_b = f"{PREFIX}{suffix}a", f"{PREFIX}{suffix}b"
@@ -167,6 +189,8 @@ def veth(a: Namespace, b: Namespace, *, mtu: int | None = None) -> tuple[str, st
             _sysctl(namespace, f"net.ipv6.conf.{name}.{key}", value)
         if mtu is not None:
             _ip("link", "set", name, "mtu", str(mtu), namespace=namespace.name)
+        if not checksum_offload:
+            disable_checksum_offload(namespace, name)
         _ip("link", "set", name, "up", namespace=namespace.name)
     for namespace, name in ((a, name_a), (b, name_b)):
         namespace.link_local(name)  # usable as soon as we return

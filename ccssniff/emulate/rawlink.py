@@ -1,4 +1,5 @@
-"""Raw Ethernet on Linux (AF_PACKET) and an asyncio driver for the sans-IO frame machines.
+"""Raw Ethernet for the sans-IO frame machines, over the one link layer (``capture.live.LiveLink``,
+pcap-ct), and an asyncio driver for them.
 
 ``run_machine`` drives anything with ``receive_frame(frame, now)``, ``on_timer(now)`` and
 ``next_deadline()`` that returns outputs with a ``.frame`` to send (the SLAC machines); the
@@ -8,56 +9,46 @@ other outputs are handed to ``on_output`` and the run ends when ``until(output)`
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-ETH_P_ALL = 0x0003
-PACKET_OUTGOING = 4  # pkttype of the frames this host sent itself
-MAX_FRAME = 1518
+from ccssniff.capture.live import LiveLink
 
 
-def open_raw_socket(interface: str) -> socket.socket:
-    """A non-blocking AF_PACKET socket that sends and receives whole Ethernet frames on ``interface``.
+def open_link(interface: str) -> LiveLink:
+    """Every Ethernet frame arriving on ``interface``, non-blocking; it sends whole frames too.
 
-    It lives in the network namespace of the calling thread at the time of the call.
+    It lives in the network namespace of the calling thread at the time of the call. Frames
+    this host sends out are not received, so a bridge never hears its own echo.
     """
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    return LiveLink(interface, bpf=None, incoming_only=True)
+
+
+def receive_frames(link: LiveLink) -> Iterator[bytes]:
+    """The frames waiting on ``link``; none once its interface is gone (a namespace being removed)."""
     try:
-        sock.bind((interface, 0))
-        sock.setblocking(False)
+        frames = link.read()
     except OSError:
-        sock.close()
-        raise
-    return sock
+        return
+    for _stamp, frame in frames:
+        yield frame
 
 
-def receive_frames(sock: socket.socket) -> Iterator[bytes]:
-    """The frames waiting on a non-blocking raw socket, without the ones this host sent."""
-    while True:
-        try:
-            frame, address = sock.recvfrom(MAX_FRAME)
-        except (BlockingIOError, InterruptedError):
-            return
-        if address[2] != PACKET_OUTGOING:
-            yield frame
-
-
-async def run_machine(machine: Any, sock: socket.socket, *, start: bool = True,
+async def run_machine(machine: Any, link: LiveLink, *, start: bool = True,
                       until: Callable[[Any], bool], on_output: Callable[[Any], None] = lambda _: None,
                       clock: Callable[[], float] = time.monotonic) -> Any:
-    """Run ``machine`` on ``sock`` until an output satisfies ``until``; return that output."""
+    """Run ``machine`` on ``link`` until an output satisfies ``until``; return that output."""
     loop = asyncio.get_running_loop()
     arrived = asyncio.Event()
-    loop.add_reader(sock.fileno(), arrived.set)
+    loop.add_reader(link.fileno(), arrived.set)
     try:
         pending = list(machine.start(clock())) if start else []
         while True:
             for output in pending:
                 frame = getattr(output, "frame", None)
                 if frame is not None:
-                    await loop.sock_sendall(sock, frame)
+                    link.send(frame)
                     continue
                 on_output(output)
                 if until(output):
@@ -70,8 +61,8 @@ async def run_machine(machine: Any, sock: socket.socket, *, start: bool = True,
             except TimeoutError:
                 pass
             arrived.clear()
-            for frame in receive_frames(sock):
+            for frame in receive_frames(link):
                 pending += machine.receive_frame(frame, clock())
             pending += machine.on_timer(clock())
     finally:
-        loop.remove_reader(sock.fileno())
+        loop.remove_reader(link.fileno())

@@ -5,7 +5,7 @@ keyword-only dataclass (equality, named fields) and compiles the layout once: ru
 items become one precompiled ``struct.Struct``, so parsing a fixed message is a single
 ``unpack_from``. Items:
 
-    UInt(name, size, enum=...)   little-endian unsigned integer of 1, 2 or 4 bytes
+    UInt(name, size, enum=...)   little-endian unsigned integer of 1, 2, 4 or 8 bytes
     Bytes(name, size)            fixed-size byte string (IDs, reserved bytes)
     Key(name, size=16)           secret key (NMK, NEK), parsed to a NetworkKey that prints masked
     Mac(name)                    6-byte address, parsed to a MacAddress
@@ -86,7 +86,7 @@ class Item:
 
 
 class UInt(Item):
-    _codes = {1: "B", 2: "H", 4: "I"}
+    _codes = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
     def __init__(self, name: str, size: int = 1, *, enum: Mapping[int, str] | None = None,
                  default: int = 0, when: Predicate | None = None):

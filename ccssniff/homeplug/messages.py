@@ -291,6 +291,73 @@ class VsRsDevCnf(Mme):
     summary = ("status",)
 
 
+SNIFFER_CONTROLS = {0x00: "off", 0x01: "on"}
+SNIFFER_DIRECTIONS = {0x00: "transmitted", 0x01: "received"}
+DELIMITER_TYPES = {0: "beacon", 1: "start of frame", 2: "selective ack", 3: "request to send / clear to send",
+                   4: "sound", 5: "reverse start of frame"}
+FRAME_CONTROL = 16  # the AV frame control of one PHY frame
+BEACON_PAYLOAD = 136
+
+
+@message(0xA034, "VS_SNIFFER.REQ", oui=QUALCOMM_OUI, default_mmv=0)
+class VsSnifferReq(Mme):
+    layout = (UInt("control", enum=SNIFFER_CONTROLS),)
+    summary = ("control",)
+
+
+@message(0xA035, "VS_SNIFFER.CNF", oui=QUALCOMM_OUI, default_mmv=0)
+class VsSnifferCnf(Mme):
+    layout = (
+        UInt("status", enum=RESULTS),
+        UInt("state", enum=SNIFFER_CONTROLS),
+        Mac("da"),  # the modem's own address
+    )
+    summary = ("status", "state")
+
+
+def _frame_control(msg: Any) -> dict[str, Any]:
+    return decode_frame_control(msg.frame_control)
+
+
+@message(0xA036, "VS_SNIFFER.IND", oui=QUALCOMM_OUI, default_mmv=0)
+class VsSnifferInd(Mme):
+    """One PHY frame the modem saw on the wire, in sniffer mode: its frame control, never its payload."""
+
+    layout = (
+        UInt("sniffer_type"),
+        UInt("direction", enum=SNIFFER_DIRECTIONS),
+        UInt("system_time", 8),  # modem clock ticks
+        UInt("beacon_time", 4),
+        Bytes("frame_control", FRAME_CONTROL),
+        Bytes("beacon", BEACON_PAYLOAD),  # the beacon payload (it starts with the NID) for beacons, else zeros
+    )
+    summary = ("direction", ("frame", _frame_control))
+
+    @property
+    def frame(self) -> dict[str, Any]:
+        return decode_frame_control(self.frame_control, self.beacon)
+
+
+def decode_frame_control(frame_control: bytes, beacon: bytes = b"") -> dict[str, Any]:
+    """The fields of an AV frame control an activity meter needs (HomePlug AV 1.1 4.4.1):
+    delimiter type, SNID, and for a start of frame the source and destination TEI and link ID;
+    for a beacon the NID (the first 7 bytes of the beacon payload, its top 2 bits the hybrid mode)."""
+    if len(frame_control) < 4:
+        return {"delimiter": None}
+    delimiter = frame_control[0] & 0x07
+    out: dict[str, Any] = {"delimiter": DELIMITER_TYPES.get(delimiter, delimiter), "snid": frame_control[0] >> 4}
+    if delimiter == 1:
+        out.update(stei=frame_control[1], dtei=frame_control[2], lid=frame_control[3])
+    elif delimiter == 0 and len(beacon) >= NID:
+        out["nid"] = format_hex(beacon[:NID - 1] + bytes([beacon[NID - 1] & 0x3F]))
+    return out
+
+
+def encode_frame_control(delimiter: int, snid: int, stei: int = 0, dtei: int = 0, lid: int = 0) -> bytes:
+    """The inverse of :func:`decode_frame_control` for the fields it reads (the simulator's sniffer)."""
+    return bytes([(delimiter & 0x07) | (snid & 0x0F) << 4, stei, dtei, lid]) + bytes(FRAME_CONTROL - 4)
+
+
 @message(0xA038, "VS_NW_INFO.REQ", oui=QUALCOMM_OUI)
 class VsNwInfoReq(Mme):
     layout = ()
