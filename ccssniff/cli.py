@@ -9,6 +9,7 @@ import click
 
 from ccssniff import __version__
 from ccssniff.capture.reader import CaptureFormatError
+from ccssniff.batch.command import batch
 from ccssniff.decode.command import decode
 from ccssniff.emulate.command import emulate
 from ccssniff.ui.errors import UsageFailure
@@ -59,6 +60,7 @@ def cli(verbose: int) -> None:
     )
 
 
+cli.add_command(batch)
 cli.add_command(decode)
 cli.add_command(emulate)
 

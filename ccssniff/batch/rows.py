@@ -1,0 +1,305 @@
+"""Rows of the three tables, built from the decode pipeline's events and the session summary.
+
+Plain Python (no pyarrow here), so the rules are easy to read and to test. Every row builder
+takes the session-model keys when the summary has them and leaves the column empty (None) when
+it does not: the summary grows, the table schema stays.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from ccssniff.decode import events as ev
+from ccssniff.decode.body import content_of
+from ccssniff.decode.events import Event
+from ccssniff.standards.physical import is_physical_value, physical_value
+
+# Phase names of the session model -> column names (seconds).
+PHASE_COLUMNS = {"handshake": "handshake_s", "setup": "setup_s", "cable check": "cable_check_s",
+                 "pre-charge": "pre_charge_s", "charge loop": "charge_loop_s", "stop": "stop_s"}
+# Who limited the power (session model's words) -> share column.
+LIMIT_COLUMNS = {"EV request (below the EVSE's offer)": "limited_by_ev_share",
+                 "EVSE current limit": "limited_by_evse_current_share",
+                 "EVSE voltage limit": "limited_by_evse_voltage_share",
+                 "EVSE power limit": "limited_by_evse_power_share"}
+# Typed message columns: column -> element names that carry the value, in order of preference
+# (DIN / ISO 15118-2 names first, then ISO 15118-20's).
+PHYSICAL_COLUMNS = {
+    "ev_target_voltage": ("EVTargetVoltage",),
+    "ev_target_current": ("EVTargetCurrent",),
+    "ev_target_power": ("EVTargetPower",),
+    "evse_present_voltage": ("EVSEPresentVoltage",),
+    "evse_present_current": ("EVSEPresentCurrent",),
+    "ev_maximum_voltage": ("EVMaximumVoltageLimit", "EVMaximumVoltage"),
+    "ev_maximum_current": ("EVMaximumCurrentLimit", "EVMaximumChargeCurrent", "EVMaxCurrent"),
+    "ev_maximum_power": ("EVMaximumPowerLimit", "EVMaximumChargePower"),
+    "evse_maximum_voltage": ("EVSEMaximumVoltageLimit", "EVSEMaximumVoltage", "EVSENominalVoltage"),
+    "evse_maximum_current": ("EVSEMaximumCurrentLimit", "EVSEMaximumChargeCurrent", "EVSEMaxCurrent"),
+    "evse_maximum_power": ("EVSEMaximumPowerLimit", "EVSEMaximumChargePower"),
+}
+SOC_NAMES = ("EVRESSSOC", "PresentSOC")
+_WANTED = {name for names in PHYSICAL_COLUMNS.values() for name in names} | set(SOC_NAMES) | {"ResponseCode"}
+_SEARCH_DEPTH = 4  # DIN nests EVRESSSOC in DC_EVStatus; ISO 15118-20 targets sit in a control mode
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+_encode = json.JSONEncoder(default=json_default, ensure_ascii=False, separators=(",", ":")).encode
+
+
+def to_json(value: Any) -> str:
+    return _encode(value)
+
+
+def find_elements(content: Mapping[str, Any], wanted: set[str] = _WANTED, depth: int = _SEARCH_DEPTH) -> dict:
+    """First occurrence (breadth first) of each wanted element name in a message's content."""
+    found: dict[str, Any] = {}
+    level: list[Mapping[str, Any]] = [content]
+    for _ in range(depth):
+        deeper: list[Mapping[str, Any]] = []
+        for mapping in level:
+            for key, value in mapping.items():
+                if key in wanted and key not in found:
+                    found[key] = value
+                if isinstance(value, dict):
+                    deeper.append(value)
+        if not deeper:
+            break
+        level = deeper
+    return found
+
+
+def physical_columns(elements: Mapping[str, Any]) -> dict[str, float | None]:
+    columns: dict[str, float | None] = {}
+    for column, names in PHYSICAL_COLUMNS.items():
+        number = None
+        for name in names:
+            value = elements.get(name)
+            if is_physical_value(value):
+                number = physical_value(value, name)[0]
+                break
+        columns[column] = number
+    return columns
+
+
+def soc_of(elements: Mapping[str, Any]) -> float | None:
+    for name in SOC_NAMES:
+        value = elements.get(name)
+        if value is not None:
+            return float(value)
+    return None
+
+
+class _SessionTally:
+    """Per V2G connection: what the summary does not carry (yet) but the message stream shows."""
+
+    __slots__ = ("soc_start", "power_sum", "power_samples", "energy_wh", "last_power", "schema_violations")
+
+    def __init__(self) -> None:
+        self.soc_start: float | None = None
+        self.power_sum = 0.0
+        self.power_samples = 0
+        self.energy_wh = 0.0
+        self.last_power: tuple[float, float] | None = None  # (time, watts)
+        self.schema_violations = 0
+
+    def power(self, time: float, watts: float) -> None:
+        self.power_sum += watts
+        self.power_samples += 1
+        if self.last_power is not None:
+            since, previous = self.last_power
+            self.energy_wh += (previous + watts) / 2 * (time - since) / 3600
+        self.last_power = (time, watts)
+
+
+class FileRows:
+    """Turns one trace's events into message and event rows as they come (``on_event``), and its
+    summary into session rows at the end (``session_rows``). Holds O(connections) state only."""
+
+    def __init__(self, file: str, file_hash: str) -> None:
+        self.file = file
+        self.file_hash = file_hash
+        self._tallies: dict[int, _SessionTally] = {}
+        self._requests: dict[int, float] = {}  # connection -> time of its last request
+        self._macs: dict[str, str] = {}  # ev_mac / evse_mac from CM_SLAC_MATCH, when the summary lacks them
+
+    # --- per event ------------------------------------------------------------------------
+    def on_event(self, event: Event, start: float) -> tuple[dict | None, list[dict]]:
+        """(message row or None, event rows) for one event."""
+        kind = event.kind
+        if kind == ev.V2G and event.message is not None:
+            return self._message_row(event, start)
+        if event.is_problem:
+            return None, [self._event_row(event, start)]
+        if kind == ev.HOMEPLUG and event.name.startswith("CM_SLAC_MATCH"):
+            for field, column in (("pev_mac", "ev_mac"), ("evse_mac", "evse_mac")):
+                if field in event.fields:
+                    self._macs[column] = str(event.fields[field])
+        return None, []
+
+    def _message_row(self, event: Event, start: float) -> tuple[dict, list[dict]]:
+        message = event.message
+        name = event.name
+        connection = event.connection
+        content = content_of(message)
+        elements = find_elements(content)
+        response_time = None
+        if name.endswith("Req"):
+            self._requests[connection] = event.time
+        elif name.endswith("Res"):
+            asked = self._requests.pop(connection, None)
+            if asked is not None:
+                response_time = round(event.time - asked, 6)
+        tally = self._tallies.get(connection)
+        if tally is None:
+            tally = self._tallies[connection] = _SessionTally()
+        soc = soc_of(elements)
+        if soc is not None and tally.soc_start is None:
+            tally.soc_start = soc
+        physical = physical_columns(elements)
+        if name.endswith("Res"):
+            volts, amps = physical["evse_present_voltage"], physical["evse_present_current"]
+            if volts is not None and amps is not None:
+                tally.power(event.time, volts * amps)
+        violations = [str(text) for text in getattr(message, "schema_violations", None) or ()]
+        tally.schema_violations += len(violations)
+        code = elements.get("ResponseCode")
+        row = {
+            "file": self.file, "file_hash": self.file_hash, "session": connection, "frame": event.frame,
+            "timestamp": event.time, "time": round(event.time - start, 6), "direction": event.direction,
+            "schema": message.schema, "name": name,
+            "response_code": None if code is None else str(code), "response_time": response_time,
+            **physical, "soc": soc, "schema_violations": violations, "body": _encode(message),
+        }
+        event_rows = [self._schema_row(event, start, text) for text in violations]
+        return row, event_rows
+
+    def _event_row(self, event: Event, start: float) -> dict:
+        fields = event.fields
+        return {"file": self.file, "file_hash": self.file_hash, "kind": event.kind, "name": event.name,
+                "session": event.connection, "frame": event.frame, "timestamp": event.time,
+                "time": round(event.time - start, 6), "direction": event.direction,
+                "message": _text_or_none(fields.get("message")),
+                "detail": _text_or_none(fields.get("detail", fields.get("reason"))),
+                "fields": _encode(fields) if fields else None}
+
+    def _schema_row(self, event: Event, start: float, text: str) -> dict:
+        return {"file": self.file, "file_hash": self.file_hash, "kind": "schema", "name": "schema violation",
+                "session": event.connection, "frame": event.frame, "timestamp": event.time,
+                "time": round(event.time - start, 6), "direction": event.direction, "message": event.name,
+                "detail": text, "fields": None}
+
+    # --- per file -------------------------------------------------------------------------
+    def session_rows(self, summary: Mapping[str, Any]) -> list[dict]:
+        rows = [self._v2g_row(summary, session) for session in summary.get("sessions", ())]
+        rows[:0] = self._slac_rows(summary)
+        return rows
+
+    def _common(self, summary: Mapping[str, Any]) -> dict:
+        return {"file": self.file, "file_hash": self.file_hash,
+                "ev_mac": summary.get("ev_mac") or self._macs.get("ev_mac"),
+                "evse_mac": summary.get("evse_mac") or self._macs.get("evse_mac"),
+                "ev_vendor": summary.get("ev_vendor"), "evse_vendor": summary.get("evse_vendor")}
+
+    def _slac_rows(self, summary: Mapping[str, Any]) -> list[dict]:
+        slac = summary.get("slac")
+        phases = summary.get("phases") or {}
+        if not isinstance(slac, Mapping):
+            slac = {"duration": phases["SLAC"]} if "SLAC" in phases else None
+        if slac is None:
+            return []
+        runs = slac.get("runs")
+        runs = [run for run in runs if isinstance(run, Mapping)] if isinstance(runs, list) else []
+        rows = []
+        for number, run in enumerate(runs or [slac], start=1):
+            row = empty_session_row()
+            row.update(self._common(summary))
+            for key in ("ev_mac", "evse_mac"):
+                row[key] = run.get(key) or slac.get(key) or row[key]
+            outcome = run.get("outcome") or slac.get("outcome") or {}
+            row.update(kind="slac", session=number, start_time=run.get("start_time"),
+                       first_frame=run.get("first_frame"), last_frame=run.get("last_frame"),
+                       slac_s=run.get("duration"), end=run.get("end"), **_outcome(outcome))
+            rows.append(row)
+        return rows
+
+    def _v2g_row(self, summary: Mapping[str, Any], session: Mapping[str, Any]) -> dict:
+        row = empty_session_row()
+        row.update(self._common(summary))
+        connection = session.get("connection")
+        tally = self._tallies.get(connection) or _SessionTally()
+        phases = session.get("phases") or {}
+        tls = session.get("tls")
+        row.update(
+            kind="v2g", session=connection, start_time=session.get("start_time"),
+            first_frame=session.get("first_frame"), last_frame=session.get("last_frame"),
+            evccid=_text_or_none(session.get("EVCCID")), evseid=_text_or_none(session.get("EVSEID")),
+            session_id=_text_or_none(session.get("SessionID")), protocol=session.get("protocol"),
+            protocol_assumed=session.get("protocol_assumed"),
+            energy_transfer_mode=_text_or_none(session.get("energy_transfer_mode")),
+            payment_option=_text_or_none(session.get("payment_option")),
+            tls=tls is not None, tls_version=tls.get("version") if isinstance(tls, Mapping) else None,
+            end=session.get("end"), **_outcome(session.get("outcome") or {}),
+            sdp_s=(summary.get("phases") or {}).get("SDP"),
+            power_peak_w=_range(session, "power", "max"),
+            power_mean_w=tally.power_sum / tally.power_samples if tally.power_samples else None,
+            current_max_a=_range(session, "current", "max"), voltage_max_v=_range(session, "voltage", "max"),
+            soc_start=tally.soc_start, soc_end=_range(session, "soc", "last"),
+            energy_wh=tally.energy_wh if tally.power_samples > 1 else None,
+            messages=session.get("messages"), errors=session.get("errors"),
+            sequence_violations=session.get("sequence_violations"), schema_violations=tally.schema_violations,
+        )
+        for phase, column in PHASE_COLUMNS.items():
+            row[column] = phases.get(phase)
+        limited = session.get("limited_by") or {}
+        total = sum(limited.values())
+        if total > 0:
+            for who, column in LIMIT_COLUMNS.items():
+                row[column] = limited.get(who, 0.0) / total
+            row["limited_by_evse_share"] = sum(seconds for who, seconds in limited.items()
+                                               if who.startswith("EVSE")) / total
+        return row
+
+
+SESSION_COLUMNS = (
+    "file", "file_hash", "kind", "session", "start_time", "first_frame", "last_frame",
+    "ev_mac", "evse_mac", "ev_vendor", "evse_vendor", "evccid", "evseid", "session_id",
+    "protocol", "protocol_assumed", "energy_transfer_mode", "payment_option", "tls", "tls_version",
+    "outcome", "cause", "cause_frame", "end",
+    "slac_s", "sdp_s", *PHASE_COLUMNS.values(),
+    "power_peak_w", "power_mean_w", "current_max_a", "voltage_max_v", "soc_start", "soc_end", "energy_wh",
+    *LIMIT_COLUMNS.values(), "limited_by_evse_share",
+    "messages", "errors", "sequence_violations", "schema_violations",
+)
+
+
+def empty_session_row() -> dict:
+    return dict.fromkeys(SESSION_COLUMNS)
+
+
+def file_event_row(file: str, file_hash: str | None, kind: str, name: str, detail: str) -> dict:
+    """A row about the whole file: unreadable, cut off, or a decode that broke down."""
+    return {"file": file, "file_hash": file_hash, "kind": kind, "name": name, "session": None, "frame": None,
+            "timestamp": None, "time": None, "direction": None, "message": None, "detail": detail,
+            "fields": None}
+
+
+def _outcome(outcome: Mapping[str, Any]) -> dict:
+    return {"outcome": outcome.get("result"), "cause": outcome.get("cause"), "cause_frame": outcome.get("frame")}
+
+
+def _range(session: Mapping[str, Any], quantity: str, key: str) -> float | None:
+    values = session.get(quantity)
+    return values.get(key) if isinstance(values, Mapping) else None
+
+
+def _text_or_none(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
