@@ -39,6 +39,8 @@ PHYSICAL_COLUMNS = {
 }
 SOC_NAMES = ("EVRESSSOC", "PresentSOC")
 _WANTED = {name for names in PHYSICAL_COLUMNS.values() for name in names} | set(SOC_NAMES) | {"ResponseCode"}
+_COLUMN_OF_NAME = {name: (column, rank) for column, names in PHYSICAL_COLUMNS.items()
+                   for rank, name in enumerate(names)}
 _SEARCH_DEPTH = 4  # DIN nests EVRESSSOC in DC_EVStatus; ISO 15118-20 targets sit in a control mode
 
 
@@ -48,7 +50,13 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-_encode = json.JSONEncoder(default=json_default, ensure_ascii=False, separators=(",", ":")).encode
+try:  # several times faster on message bodies; the batch extra brings it
+    import orjson
+
+    def _encode(value: Any) -> str:
+        return orjson.dumps(value, default=json_default).decode()
+except ImportError:
+    _encode = json.JSONEncoder(default=json_default, ensure_ascii=False, separators=(",", ":")).encode
 
 
 def to_json(value: Any) -> str:
@@ -74,15 +82,16 @@ def find_elements(content: Mapping[str, Any], wanted: set[str] = _WANTED, depth:
 
 
 def physical_columns(elements: Mapping[str, Any]) -> dict[str, float | None]:
-    columns: dict[str, float | None] = {}
-    for column, names in PHYSICAL_COLUMNS.items():
-        number = None
-        for name in names:
-            value = elements.get(name)
-            if is_physical_value(value):
-                number = physical_value(value, name)[0]
-                break
-        columns[column] = number
+    columns: dict[str, float | None] = dict.fromkeys(PHYSICAL_COLUMNS)
+    ranks: dict[str, int] = {}
+    for name, value in elements.items():
+        target = _COLUMN_OF_NAME.get(name)
+        if target is None or not is_physical_value(value):
+            continue
+        column, rank = target
+        if rank < ranks.get(column, len(_COLUMN_OF_NAME)):
+            ranks[column] = rank
+            columns[column] = physical_value(value, name)[0]
     return columns
 
 
