@@ -86,7 +86,7 @@ def batch(paths: tuple[str, ...], outdir: Path, jobs: int | None, scheduler: str
 def _progress(console: Console, total: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    # auto_refresh off: no refresh thread in the parent while the worker processes fork
+    # auto_refresh off: the bar redraws as files finish, no extra thread
     bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    console=console, transient=True, auto_refresh=False)
     bar.add_task("files", total=total)

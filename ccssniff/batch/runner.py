@@ -17,10 +17,18 @@ from ccssniff.batch.tables import TABLES, merge_parts
 from ccssniff.batch.work import PARTS, part_path, process_file, read_marker
 
 
+def _context():
+    """forkserver where there is one: workers fork from a clean process that has imported the
+    decoder once (fast start, and none of the parent's threads, e.g. pyarrow's pools, forked)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["ccssniff.batch.work", "ccssniff.decode.pipeline"])
+    return context
+
+
 def run_local(sources: Sequence[str], outdir: str, jobs: int) -> Iterator[dict[str, Any]]:
-    # fork: workers start in milliseconds with the grammar tables already loaded by the parent
-    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
         futures = [pool.submit(process_file, source, outdir) for source in sources]
         for future in as_completed(futures):
             yield future.result()
@@ -46,6 +54,7 @@ def run(sources: Sequence[str], outdir: str, *, jobs: int | None = None, schedul
     """Process every source, then rebuild the three tables from every finished part in OUTDIR."""
     Path(outdir, PARTS).mkdir(parents=True, exist_ok=True)
     jobs = jobs or os.cpu_count() or 1
+    sources = sorted(sources, key=_size, reverse=True)  # largest first: no long file left for the end
     results_iter = run_dask(sources, outdir, scheduler) if scheduler is not None else \
         run_local(sources, outdir, min(jobs, max(1, len(sources))))
     results = []
@@ -55,6 +64,13 @@ def run(sources: Sequence[str], outdir: str, *, jobs: int | None = None, schedul
             on_result(result)
     merge_tables(Path(outdir))
     return results
+
+
+def _size(source: str) -> int:
+    try:
+        return os.path.getsize(source)
+    except OSError:  # URLs and unreadable files: their size is not worth a round trip
+        return 0
 
 
 def merge_tables(outdir: Path) -> dict[str, int]:

@@ -80,7 +80,7 @@ def process_file(source: str, outdir: str) -> dict[str, Any]:
                        events=[file_event_row(source, None, "error", "unreadable file", detail)])
     marker = read_marker(marker_path(out, file_hash))
     if marker is not None and marker.get("status") != FAILED:
-        return {**marker, "file": source, "status": SKIPPED, "first_file": marker.get("file"),
+        return {**marker, "file": source, "status": SKIPPED, "first_file": marker.get("file"), "worker": os.getpid(),
                 "seconds": time.perf_counter() - started}
     return _decode(source, out, file_hash, result, started)
 
@@ -138,12 +138,25 @@ def _finish(out: Path, result: dict, status: str, started: float, *, events: lis
     result.update(counts or {})
     result["status"] = status
     result["tables"] = [table for table in TABLES if result.get(table)]
-    result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["peak_rss_kib"] = peak_rss_kib()
+    result["worker"] = os.getpid()
     result["seconds"] = time.perf_counter() - started
     temporary = _temporary(marker_path(out, file_hash))
     temporary.write_text(json.dumps(result))
     os.replace(temporary, marker_path(out, file_hash))
     return result
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident set (VmHWM on Linux; ru_maxrss elsewhere)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _temporary(path: Path) -> Path:
