@@ -67,7 +67,7 @@ def _looks_like_capture(path: str) -> bool:
 def _expand_url(url: str) -> list[str]:
     import fsspec
 
-    filesystem, _, (root, *_) = fsspec.get_fs_token_paths(url)
+    filesystem, root = fsspec.core.url_to_fs(url)
     protocol = url.split("://", 1)[0]
     if _GLOB_CHARACTERS & set(root):
         names = filesystem.glob(root)

@@ -215,16 +215,19 @@ class FileRows:
                 "ev_vendor": summary.get("ev_vendor"), "evse_vendor": summary.get("evse_vendor")}
 
     def _slac_rows(self, summary: Mapping[str, Any]) -> list[dict]:
+        """A row per SLAC run the summary lists; one for the trace's SLAC when it only says it was there."""
         slac = summary.get("slac")
-        phases = summary.get("phases") or {}
-        if not isinstance(slac, Mapping):
-            slac = {"duration": phases["SLAC"]} if "SLAC" in phases else None
-        if slac is None:
-            return []
+        slac = slac if isinstance(slac, Mapping) else {}
         runs = slac.get("runs")
-        runs = [run for run in runs if isinstance(run, Mapping)] if isinstance(runs, list) else []
+        listed = [run for run in runs if isinstance(run, Mapping)] if isinstance(runs, list) else []
+        phases = summary.get("phases") or {}
+        if not listed:
+            seen = "SLAC" in phases or (isinstance(runs, int) and not isinstance(runs, bool) and runs > 0)
+            if not seen:
+                return []
+            listed = [{"duration": slac.get("duration", phases.get("SLAC"))}]
         rows = []
-        for number, run in enumerate(runs or [slac], start=1):
+        for number, run in enumerate(listed, start=1):
             row = empty_session_row()
             row.update(self._common(summary))
             for key in ("ev_mac", "evse_mac"):
