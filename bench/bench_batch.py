@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import io
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -86,8 +87,9 @@ def main() -> None:
     if not CAPTURES.is_dir():
         sys.exit(f"{CAPTURES} is absent: the bench needs ../shared/captures")
     sources = expand([str(CAPTURES)])
-    print(f"corpus: {len(sources)} real captures from ../shared/captures")
-    print(f"{'workers':>7} {'wall s':>7} {'files/s':>8} {'sessions/s':>11} {'msgs/s':>8} {'speed-up':>9}  peak MiB per worker")
+    print(f"corpus: {len(sources)} real captures from ../shared/captures; load average at start "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (others' work shares them)")
+    print(f"{'workers':>7} {'wall s':>7} {'files/s':>8} {'sessions/s':>11} {'msgs/s':>8} {'speed-up':>9} {'CPU s':>6} {'cores got':>9}  peak MiB per worker")
     single = None
     for workers in (1, 2):
         seconds, results = timed_run(sources, jobs=workers)
@@ -95,15 +97,18 @@ def main() -> None:
         messages = sum(r["messages"] for r in results)
         single = single or seconds
         peaks = ", ".join(f"{peak:.0f}" for peak in peak_by_worker(results))
+        cpu = sum(r["cpu_seconds"] for r in results)
         print(f"{workers:7d} {seconds:7.2f} {len(results) / seconds:8.1f} {sessions / seconds:11.1f} "
-              f"{messages / seconds:8.0f} {single / seconds:8.2f}x  {peaks}")
-    print(f"({sessions} session rows (V2G sessions and SLAC runs), {messages} V2G messages per run)")
+              f"{messages / seconds:8.0f} {single / seconds:8.2f}x {cpu:6.1f} {cpu / seconds:9.2f}  {peaks}")
+    print(f"({sessions} session rows (V2G sessions and SLAC runs), {messages} V2G messages per run; "
+          f"load average now {os.getloadavg()[0]:.1f})")
+    print("CPU s = the workers' CPU time on the files; cores got = CPU s / wall s (what the machine gave)")
 
     with tempfile.TemporaryDirectory(prefix="ccsB-bench-lab-") as folder:
         small = lab_files(Path(folder), args.small)
         print(f"\nsmall batch: {len(small)} lab sessions, 2 workers, wall time including start-up")
         seconds, _ = timed_run(small, jobs=2)
-        print(f"  local process pool (fork):          {seconds:6.2f} s")
+        print(f"  local process pool (forkserver):    {seconds:6.2f} s")
         from distributed import LocalCluster
 
         started = time.perf_counter()

@@ -66,10 +66,11 @@ def read_marker(path: Path) -> dict[str, Any] | None:
 def process_file(source: str, outdir: str) -> dict[str, Any]:
     """Decode ``source`` into part files under ``outdir``; return what happened (JSON-ready)."""
     started = time.perf_counter()
+    cpu_started = time.process_time()
     out = Path(outdir)
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"file": source, "hash": None, "status": None, "frames": 0, "sessions": 0,
-                              "messages": 0, "events": 0}
+                              "messages": 0, "events": 0, "cpu_started": cpu_started}
     try:
         file_hash = result["hash"] = content_hash(source)
     except (OSError, ValueError) as exc:
@@ -81,7 +82,7 @@ def process_file(source: str, outdir: str) -> dict[str, Any]:
     marker = read_marker(marker_path(out, file_hash))
     if marker is not None and marker.get("status") != FAILED:
         return {**marker, "file": source, "status": SKIPPED, "first_file": marker.get("file"), "worker": os.getpid(),
-                "seconds": time.perf_counter() - started}
+                "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started}
     return _decode(source, out, file_hash, result, started)
 
 
@@ -141,6 +142,7 @@ def _finish(out: Path, result: dict, status: str, started: float, *, events: lis
     result["peak_rss_kib"] = peak_rss_kib()
     result["worker"] = os.getpid()
     result["seconds"] = time.perf_counter() - started
+    result["cpu_seconds"] = time.process_time() - result.pop("cpu_started")
     temporary = _temporary(marker_path(out, file_hash))
     temporary.write_text(json.dumps(result))
     os.replace(temporary, marker_path(out, file_hash))
