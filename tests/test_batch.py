@@ -209,6 +209,9 @@ def test_tables_equal_decode_file_by_file(corpus, local_run, reference):
                     if r["kind"] in ("sequence", "error")]
         assert [(e["kind"], e["name"], e["frame"], e["session"]) for e in events.get(file, [])
                 if e["kind"] in ("sequence", "error")] == problems, file
+        verdicts = [(v.get("name"), v.get("frame"), v.get("text")) for v in summary.get("verdicts") or ()]
+        assert [(e["name"], e["frame"], e["detail"]) for e in events.get(file, [])
+                if e["kind"] == "verdict"] == verdicts, file
     assert typed_values > 5000
 
 

@@ -194,15 +194,31 @@ class FileRows:
                 "time": round(event.time - start, 6), "direction": event.direction,
                 "message": _text_or_none(fields.get("message")),
                 "detail": _text_or_none(fields.get("detail", fields.get("reason"))),
-                "fields": _encode(fields) if fields else None}
+                "fields": _encode(fields) if fields else None, "caused_by": None}
 
     def _schema_row(self, event: Event, start: float, text: str) -> dict:
         return {"file": self.file, "file_hash": self.file_hash, "kind": "schema", "name": "schema violation",
                 "session": event.connection, "frame": event.frame, "timestamp": event.time,
                 "time": round(event.time - start, 6), "direction": event.direction, "message": event.name,
-                "detail": text, "fields": None}
+                "detail": text, "fields": None, "caused_by": None}
 
     # --- per file -------------------------------------------------------------------------
+    def verdict_rows(self, summary: Mapping[str, Any]) -> list[dict]:
+        """The session model's verdicts, each with the first cause it is grouped under."""
+        rows = []
+        for verdict in summary.get("verdicts") or ():
+            if not isinstance(verdict, Mapping):
+                continue
+            caused_by = verdict.get("caused_by")
+            rows.append({"file": self.file, "file_hash": self.file_hash, "kind": "verdict",
+                         "name": _text_or_none(verdict.get("name")), "session": verdict.get("connection"),
+                         "frame": verdict.get("frame"), "timestamp": None, "time": None, "direction": None,
+                         "message": _text_or_none(verdict.get("kind")), "detail": _text_or_none(verdict.get("text")),
+                         "fields": _encode(verdict),
+                         "caused_by": caused_by if caused_by is None or isinstance(caused_by, str)
+                         else _encode(caused_by)})
+        return rows
+
     def session_rows(self, summary: Mapping[str, Any]) -> list[dict]:
         rows = [self._v2g_row(summary, session) for session in summary.get("sessions", ())]
         rows[:0] = self._slac_rows(summary)
@@ -297,7 +313,7 @@ def file_event_row(file: str, file_hash: str | None, kind: str, name: str, detai
     """A row about the whole file: unreadable, cut off, or a decode that broke down."""
     return {"file": file, "file_hash": file_hash, "kind": kind, "name": name, "session": None, "frame": None,
             "timestamp": None, "time": None, "direction": None, "message": None, "detail": detail,
-            "fields": None}
+            "fields": None, "caused_by": None}
 
 
 def _outcome(outcome: Mapping[str, Any]) -> dict:

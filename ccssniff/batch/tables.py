@@ -40,6 +40,7 @@ SCHEMAS = {
     "events": pa.schema(_FILE + [
         ("kind", _text), ("name", _text), ("session", _int), ("frame", _int), ("timestamp", _float),
         ("time", _float), ("direction", _text), ("message", _text), ("detail", _text), ("fields", _text),
+        ("caused_by", _text),
     ]),
 }
 

@@ -118,6 +118,7 @@ def _decode(source: str, out: Path, file_hash: str, result: dict, started: float
         events.add(file_event_row(source, file_hash, "warning", "capture damaged", str(warning.message)))
     summary = trace.to_dict()
     writers["sessions"].extend(rows.session_rows(summary))
+    events.extend(rows.verdict_rows(summary))
     result["frames"] = summary.get("frames", 0)
     for writer in writers.values():
         writer.close()
