@@ -82,3 +82,18 @@ def test_typed_columns_take_din_and_iso20_names():
     columns = physical_columns(find_elements(iso20))
     assert (columns["ev_target_current"], columns["ev_maximum_power"], columns["ev_target_voltage"]) == \
         (80.0, 50000.0, None)
+
+
+def test_missing_extra_names_the_pip_command(monkeypatch, tmp_path):
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from ccssniff.cli import cli
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "pyarrow" else real_find_spec(name, *rest))
+    result = CliRunner().invoke(cli, ["batch", str(tmp_path), "-o", str(tmp_path / "out")], prog_name="ccssniff")
+    assert result.exit_code == 2
+    assert "pip install 'ccssniff[batch]'" in result.stderr and "pyarrow missing" in result.stderr
