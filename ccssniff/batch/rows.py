@@ -41,7 +41,8 @@ SOC_NAMES = ("EVRESSSOC", "PresentSOC")
 _WANTED = {name for names in PHYSICAL_COLUMNS.values() for name in names} | set(SOC_NAMES) | {"ResponseCode"}
 _COLUMN_OF_NAME = {name: (column, rank) for column, names in PHYSICAL_COLUMNS.items()
                    for rank, name in enumerate(names)}
-_SEARCH_DEPTH = 4  # DIN nests EVRESSSOC in DC_EVStatus; ISO 15118-20 targets sit in a control mode
+_SEARCH_DEPTH = 4
+_VALUES_KEPT = 1024  # messages whose derived values are kept: bounds the memory, not the correctness  # DIN nests EVRESSSOC in DC_EVStatus; ISO 15118-20 targets sit in a control mode
 
 
 def json_default(value: Any) -> Any:
@@ -135,6 +136,7 @@ class FileRows:
         self._tallies: dict[int, _SessionTally] = {}
         self._requests: dict[int, float] = {}  # connection -> time of its last request
         self._macs: dict[str, str] = {}  # ev_mac / evse_mac from CM_SLAC_MATCH, when the summary lacks them
+        self._values: dict[int, tuple] = {}  # id(message) -> (message, _values_of(message))
 
     # --- per event ------------------------------------------------------------------------
     def on_event(self, event: Event, start: float) -> tuple[dict | None, list[dict]]:
@@ -154,8 +156,7 @@ class FileRows:
         message = event.message
         name = event.name
         connection = event.connection
-        content = content_of(message)
-        elements = find_elements(content)
+        physical, soc, code, violations, body = self._values_of(message)
         response_time = None
         if name.endswith("Req"):
             self._requests[connection] = event.time
@@ -166,26 +167,40 @@ class FileRows:
         tally = self._tallies.get(connection)
         if tally is None:
             tally = self._tallies[connection] = _SessionTally()
-        soc = soc_of(elements)
         if soc is not None and tally.soc_start is None:
             tally.soc_start = soc
-        physical = physical_columns(elements)
         if name.endswith("Res"):
             volts, amps = physical["evse_present_voltage"], physical["evse_present_current"]
             if volts is not None and amps is not None:
                 tally.power(event.time, volts * amps)
-        violations = [str(text) for text in getattr(message, "schema_violations", None) or ()]
         tally.schema_violations += len(violations)
-        code = elements.get("ResponseCode")
         row = {
             "file": self.file, "file_hash": self.file_hash, "session": connection, "frame": event.frame,
             "timestamp": event.time, "time": round(event.time - start, 6), "direction": event.direction,
-            "schema": message.schema, "name": name,
-            "response_code": None if code is None else str(code), "response_time": response_time,
-            **physical, "soc": soc, "schema_violations": violations, "body": _encode(message),
+            "schema": message.schema, "name": name, "response_code": code, "response_time": response_time,
+            **physical, "soc": soc, "schema_violations": list(violations), "body": body,
         }
         event_rows = [self._schema_row(event, start, text) for text in violations]
         return row, event_rows
+
+    def _values_of(self, message: Any) -> tuple:
+        """(typed columns, SOC, ResponseCode, schema violations, body JSON) of a decoded message.
+
+        The decoder hands out one object per distinct payload it has cached, and real sessions
+        repeat most messages byte for byte, so these are kept per object (the entry holds the
+        object, so its id cannot be reused while the entry lives)."""
+        entry = self._values.get(id(message))
+        if entry is not None and entry[0] is message:
+            return entry[1]
+        elements = find_elements(content_of(message))
+        code = elements.get("ResponseCode")
+        values = (physical_columns(elements), soc_of(elements), None if code is None else str(code),
+                  tuple(str(text) for text in getattr(message, "schema_violations", None) or ()),
+                  _encode(message))
+        if len(self._values) >= _VALUES_KEPT:
+            self._values.clear()
+        self._values[id(message)] = (message, values)
+        return values
 
     def _event_row(self, event: Event, start: float) -> dict:
         fields = event.fields

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from ccssniff.batch.rows import FileRows, file_event_row
 from ccssniff.batch.tables import TABLES, ChunkedWriter
-from ccssniff.capture.reader import CaptureFormatError, read_packets
+from ccssniff.capture.reader import CaptureFormatError, CaptureWarning, read_packets
 from ccssniff.decode.trace import decode_trace
 
 PARTS = "parts"
@@ -115,7 +115,8 @@ def _decode(source: str, out: Path, file_hash: str, result: dict, started: float
             return _finish(out, result, FAILED, started,
                            events=[file_event_row(source, file_hash, "error", "decode failed", detail)])
     for warning in caught:
-        events.add(file_event_row(source, file_hash, "warning", "capture damaged", str(warning.message)))
+        name = "capture damaged" if issubclass(warning.category, CaptureWarning) else warning.category.__name__
+        events.add(file_event_row(source, file_hash, "warning", name, str(warning.message)))
     summary = trace.to_dict()
     writers["sessions"].extend(rows.session_rows(summary))
     events.extend(rows.verdict_rows(summary))
