@@ -56,6 +56,30 @@ def timed_run(sources: list[str], **how) -> tuple[float, list[dict]]:
         return time.perf_counter() - started, results
 
 
+def _burn(seconds: float) -> float:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+    return time.process_time()
+
+
+def cores_available(workers: int, seconds: float = 2.0) -> float:
+    """CPU the machine gives `workers` busy processes at once, in cores: the ceiling for any speed-up."""
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        return sum(pool.map(_burn, [seconds] * workers)) / seconds
+
+
+def timed_phases(sources: list[str], workers: int) -> tuple[float, list[dict], float]:
+    """(whole wall s, results, wall s of the per-file phase): runner.run's two steps timed apart."""
+    with tempfile.TemporaryDirectory(prefix="ccsB-bench-") as outdir:
+        started = time.perf_counter()
+        ordered = sorted(sources, key=runner._size, reverse=True)
+        results = list(runner.run_local(ordered, outdir, workers))
+        files_done = time.perf_counter()
+        runner.merge_tables(Path(outdir))
+        return time.perf_counter() - started, results, files_done - started
+
+
 def peak_by_worker(results: list[dict]) -> list[float]:
     peaks: dict[int, int] = defaultdict(int)
     for result in results:
@@ -89,17 +113,23 @@ def main() -> None:
     sources = expand([str(CAPTURES)])
     print(f"corpus: {len(sources)} real captures from ../shared/captures; load average at start "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (others' work shares them)")
+    ceiling = {workers: cores_available(workers) for workers in (1, 2)}
+    print(f"busy-loop probe: 1 process gets {ceiling[1]:.2f} cores, 2 processes get {ceiling[2]:.2f} cores "
+          f"(ceiling of the 2-worker speed-up here: {ceiling[2] / ceiling[1]:.2f}x)")
     print(f"{'workers':>7} {'wall s':>7} {'files/s':>8} {'sessions/s':>11} {'msgs/s':>8} {'speed-up':>9} {'CPU s':>6} {'cores got':>9}  peak MiB per worker")
     single = None
+    single_files = None
     for workers in (1, 2):
-        seconds, results = timed_run(sources, jobs=workers)
+        seconds, results, files_seconds = timed_phases(sources, workers)
         sessions = sum(r["sessions"] for r in results)
         messages = sum(r["messages"] for r in results)
-        single = single or seconds
+        single, single_files = single or seconds, single_files or files_seconds
         peaks = ", ".join(f"{peak:.0f}" for peak in peak_by_worker(results))
         cpu = sum(r["cpu_seconds"] for r in results)
         print(f"{workers:7d} {seconds:7.2f} {len(results) / seconds:8.1f} {sessions / seconds:11.1f} "
               f"{messages / seconds:8.0f} {single / seconds:8.2f}x {cpu:6.1f} {cpu / seconds:9.2f}  {peaks}")
+        print(f"{'':7} files phase {files_seconds:.2f} s ({single_files / files_seconds:.2f}x, "
+              f"cores got {cpu / files_seconds:.2f}), merge {seconds - files_seconds:.2f} s")
     print(f"({sessions} session rows (V2G sessions and SLAC runs), {messages} V2G messages per run; "
           f"load average now {os.getloadavg()[0]:.1f})")
     print("CPU s = the workers' CPU time on the files; cores got = CPU s / wall s (what the machine gave)")
