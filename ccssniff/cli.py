@@ -11,6 +11,7 @@ from ccssniff import __version__
 from ccssniff.capture.command import listen
 from ccssniff.capture.modem_command import modem
 from ccssniff.capture.reader import CaptureFormatError
+from ccssniff.batch.command import batch
 from ccssniff.decode.command import decode
 from ccssniff.emulate.command import emulate
 from ccssniff.emulate.pki_command import pki
@@ -62,6 +63,7 @@ def cli(verbose: int) -> None:
     )
 
 
+cli.add_command(batch)
 cli.add_command(decode)
 cli.add_command(emulate)
 cli.add_command(pki)
