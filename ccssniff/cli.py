@@ -11,6 +11,7 @@ from ccssniff import __version__
 from ccssniff.capture.reader import CaptureFormatError
 from ccssniff.decode.command import decode
 from ccssniff.emulate.command import emulate
+from ccssniff.report.command import report
 from ccssniff.ui.errors import UsageFailure
 
 _LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
@@ -51,6 +52,7 @@ def cli(verbose: int) -> None:
       ccssniff decode session.pcapng --json    the same as JSON lines
       ccssniff -v decode session.pcapng        with progress on stderr
       ccssniff emulate lab -w lab.pcapng       make a reference session, no hardware
+      ccssniff report session.pcapng -o r.html a page of plots, phases and verdicts
     """
     logging.basicConfig(
         level=_LOG_LEVELS.get(verbose, logging.DEBUG),
@@ -61,6 +63,7 @@ def cli(verbose: int) -> None:
 
 cli.add_command(decode)
 cli.add_command(emulate)
+cli.add_command(report)
 
 
 def main() -> None:

@@ -1,0 +1,132 @@
+"""One trace in, what its report shows out: the decode summary plus the collected detail.
+
+The summary (``TraceSession.to_dict()``) is the authority for every number it has (outcomes,
+durations, peaks, who limited the power); the collector adds what the summary does not keep.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ccssniff.capture.reader import read_packets
+from ccssniff.decode.trace import decode_trace
+from ccssniff.report.collect import (PHASE_ORDER, PhaseSpan, SessionData, TraceCollector,
+                                     TraceData, Verdict)
+from ccssniff.report.plots import PhaseBar
+from ccssniff.standards import slac as slac_std
+
+# Loop limits per phase: the request names whose V2G_EVCC_*_Timeout bounds the phase.
+_PHASE_LOOP_REQUESTS = {
+    "authorization": ("ContractAuthentication", "Authorization"),
+    "parameter discovery": ("ChargeParameterDiscovery", "ScheduleExchange"),
+    "cable check": ("CableCheck", "DC_CableCheck"),
+    "pre-charge": ("PreCharge", "DC_PreCharge"),
+}
+SLAC_LIMIT_NAME = "TT_matching_repetition"
+
+
+@dataclass
+class SessionReport:
+    summary: dict[str, Any]
+    data: SessionData
+    bars: list[PhaseBar]
+    shares: dict[str, float]  # limiter -> share of charge-loop time (0..1)
+    verdict_groups: list[tuple[Verdict, list[Verdict]]]
+
+
+@dataclass
+class FileReport:
+    path: str
+    summary: dict[str, Any]
+    data: TraceData
+    sessions: list[SessionReport] = field(default_factory=list)
+    trace_bars: list[PhaseBar] = field(default_factory=list)
+
+    @property
+    def origin(self) -> float:
+        return self.data.start or 0.0
+
+
+def analyse_file(path: Path | str, on_packet: Callable[[int, Any], None] | None = None) -> FileReport:
+    """Decode ``path`` once and gather everything its report shows."""
+    collector = TraceCollector(str(path))
+
+    def packet_seen(count: int, packet: Any) -> None:
+        collector.on_packet(count, packet)
+        if on_packet is not None:
+            on_packet(count, packet)
+
+    trace = decode_trace(read_packets(path), on_event=collector.on_event, on_packet=packet_seen)
+    summary = trace.to_dict()
+    return assemble(str(path), summary, collector.data)
+
+
+def assemble(path: str, summary: dict[str, Any], data: TraceData) -> FileReport:
+    report = FileReport(path, summary, data)
+    report.trace_bars = [_bar(phase, span, summary.get("phases", {}), None) for phase, span in data.phases.items()]
+    sessions = [s for s in data.sessions.values() if s.messages or s.tls_findings]
+    by_connection = {entry.get("connection"): entry for entry in summary.get("sessions", [])}
+    for session in sessions:
+        entry = by_connection.get(session.connection)
+        if entry is None:
+            continue
+        bars = [_bar(phase, session.phases[phase], entry.get("phases", {}), session)
+                for phase in PHASE_ORDER if phase in session.phases]
+        limited = entry.get("limited_by") or {}
+        total = sum(limited.values())
+        shares = {who: seconds / total for who, seconds in limited.items()} if total > 0 else {}
+        verdicts = entry.get("verdicts") if entry.get("verdicts") is not None else summary.get("verdicts")
+        groups = _group_verdicts(verdicts, session) if verdicts is not None else _group_collected(session)
+        report.sessions.append(SessionReport(entry, session, bars, shares, groups))
+    return report
+
+
+def _bar(phase: str, span: PhaseSpan, summary_phases: dict[str, float], session: SessionData | None) -> PhaseBar:
+    stated = summary_phases.get(phase)  # the phases both name alike are the same span
+    duration = float(stated) if stated is not None else round(span.duration, 6)
+    limit, limit_name = None, None
+    if phase == "SLAC":
+        limit, limit_name = slac_std.TT_MATCHING_REPETITION, SLAC_LIMIT_NAME
+    elif session is not None and session.table is not None:
+        for request in _PHASE_LOOP_REQUESTS.get(phase, ()):
+            if request in session.table.loop_timeouts:
+                limit = session.table.loop_timeouts[request]
+                limit_name = f"{request} loop timeout"
+                break
+    return PhaseBar(phase, span, duration, limit, limit_name)
+
+
+def _group_collected(session: SessionData) -> list[tuple[Verdict, list[Verdict]]]:
+    """Without verdicts in the summary: the earliest violation is the first cause, the rest follow it."""
+    verdicts = sorted(session.verdicts, key=lambda verdict: (verdict.frame, verdict.time))
+    if not verdicts:
+        return []
+    return [(verdicts[0], verdicts[1:])]
+
+
+def _group_verdicts(verdicts: list[dict[str, Any]], session: SessionData) -> list[tuple[Verdict, list[Verdict]]]:
+    """The summary's verdicts under their first causes (``caused_by`` empty for a cause)."""
+    def as_verdict(entry: dict[str, Any]) -> Verdict:
+        return Verdict(str(entry.get("kind", "")), str(entry.get("name", "")), int(entry.get("frame") or 0), 0.0,
+                       str(entry.get("text", "")), entry.get("caused_by"))
+
+    mine = [entry for entry in verdicts
+            if entry.get("connection") in (None, session.connection) and entry.get("session") in (None, session.connection)]
+    causes = [(index, as_verdict(entry)) for index, entry in enumerate(mine) if entry.get("caused_by") is None]
+    groups: list[tuple[Verdict, list[Verdict]]] = [(cause, []) for _, cause in causes]
+    for index, entry in enumerate(mine):
+        caused_by = entry.get("caused_by")
+        if caused_by is None:
+            continue
+        verdict = as_verdict(entry)
+        for position, (cause_index, cause) in enumerate(causes):
+            if caused_by in (cause_index, cause.frame, cause.name, cause.text):
+                groups[position][1].append(verdict)
+                break
+        else:
+            if groups:
+                groups[0][1].append(verdict)
+            else:
+                groups.append((verdict, []))
+    return groups
