@@ -53,6 +53,7 @@ _SOC_FIELDS = ("EVRESSSOC", "PresentSOC")
 # Quantities worth a line: physical values with these units, plus SOC and the meter reading.
 _PLOTTED_UNITS = frozenset(("V", "A", "W", "Wh"))
 _SKIPPED_WORDS = ("Ripple", "Tolerance", "Regulation", "Nominal", "Minimum", "Min")
+_SKIPPED_NAMES: dict[str, bool] = {}  # element name -> skipped, decided once per name
 MAX_SERIES_PER_SESSION = 48
 MAX_LADDER_MESSAGES = 400
 MAX_VERDICTS = 2000
@@ -276,7 +277,10 @@ def _physical_values(content: Mapping[str, Any], found: dict[str, tuple[float, s
     for name, value in content.items():
         if type(value) is dict:
             if "Value" in value and is_physical_value(value):
-                if name in found or any(word in name for word in _SKIPPED_WORDS):
+                skipped = _SKIPPED_NAMES.get(name)
+                if skipped is None:
+                    skipped = _SKIPPED_NAMES[name] = any(word in name for word in _SKIPPED_WORDS)
+                if skipped or name in found:
                     continue
                 number, unit = physical_value(value, name)
                 if unit in _PLOTTED_UNITS:
@@ -317,6 +321,8 @@ class SlacData:
             self.attenuation_frames[src] = event.frame
             if src not in self.responders:
                 self.responders.append(src)
+        if not name.startswith("CM_"):
+            return  # vendor diagnostics (Qualcomm VS_*, unnamed MMTYPEs) are not part of SLAC
         if len(self.ladder) < MAX_LADDER_MESSAGES:
             detail = ", ".join(f"{k} {v}" for k, v in fields.items()
                                if k not in ("src", "dst", "nmk", "new_key", "run_id"))
