@@ -323,6 +323,18 @@ def test_series_keeps_extremes_within_capacity():
     assert series.seen == 100_000
 
 
+def test_series_thins_every_stretch_alike():
+    """A long ramp keeps points all along: early stretches are not thinned more than late ones."""
+    series = Series("W", capacity=400)
+    for index in range(50_000):
+        series.add(float(index), float(index))
+    times = series.times
+    assert times[0] == 0.0 and times[-1] == 49_999.0
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert max(gaps) <= 50_000 / 100  # at least a hundred points spread over the whole range
+    assert 100 < len(series) <= 400
+
+
 # --- the command -------------------------------------------------------------------------------
 
 def test_command_writes_page_pdf_png_and_csv(tmp_path):
