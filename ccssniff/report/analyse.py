@@ -16,13 +16,14 @@ from ccssniff.report.collect import (PHASE_ORDER, PhaseSpan, SessionData, TraceC
 from ccssniff.report.plots import PhaseBar
 from ccssniff.standards import slac as slac_std
 
-# Loop limits per phase: the request names whose V2G_EVCC_*_Timeout bounds the phase.
+# Loop limits per phase: the request names whose loop timeout bounds the phase, and its name.
 _PHASE_LOOP_REQUESTS = {
-    "authorization": ("ContractAuthentication", "Authorization"),
-    "parameter discovery": ("ChargeParameterDiscovery", "ScheduleExchange"),
-    "cable check": ("CableCheck", "DC_CableCheck"),
-    "pre-charge": ("PreCharge", "DC_PreCharge"),
+    "authorization": (("ContractAuthentication", "Authorization"), "V2G_EVCC_Ongoing_Timeout"),
+    "parameter discovery": (("ChargeParameterDiscovery", "ScheduleExchange"), "V2G_EVCC_Ongoing_Timeout"),
+    "cable check": (("CableCheck", "DC_CableCheck"), "V2G_EVCC_CableCheck_Timeout"),
+    "pre-charge": (("PreCharge", "DC_PreCharge"), "V2G_EVCC_PreCharge_Timeout"),
 }
+COMMUNICATION_SETUP = "communication setup"  # from the first SDP request to SessionSetupRes
 SLAC_LIMIT_NAME = "TT_matching_repetition"
 
 
@@ -73,6 +74,9 @@ def assemble(path: str, summary: dict[str, Any], data: TraceData) -> FileReport:
             continue
         bars = [_bar(phase, session.phases[phase], entry.get("phases", {}), session)
                 for phase in PHASE_ORDER if phase in session.phases]
+        communication = _communication_setup(data.phases.get("SDP"), session)
+        if communication is not None:
+            bars.insert(0, communication)
         limited = entry.get("limited_by") or {}
         total = sum(limited.values())
         shares = {who: seconds / total for who, seconds in limited.items()} if total > 0 else {}
@@ -88,13 +92,23 @@ def _bar(phase: str, span: PhaseSpan, summary_phases: dict[str, float], session:
     limit, limit_name = None, None
     if phase == "SLAC":
         limit, limit_name = slac_std.TT_MATCHING_REPETITION, SLAC_LIMIT_NAME
-    elif session is not None and session.table is not None:
-        for request in _PHASE_LOOP_REQUESTS.get(phase, ()):
+    elif session is not None and session.table is not None and phase in _PHASE_LOOP_REQUESTS:
+        requests, name = _PHASE_LOOP_REQUESTS[phase]
+        for request in requests:
             if request in session.table.loop_timeouts:
-                limit = session.table.loop_timeouts[request]
-                limit_name = f"{request} loop timeout"
+                limit, limit_name = session.table.loop_timeouts[request], name
                 break
     return PhaseBar(phase, span, duration, limit, limit_name)
+
+
+def _communication_setup(sdp: PhaseSpan | None, session: SessionData) -> PhaseBar | None:
+    """SDP to SessionSetupRes, against V2G_EVCC_CommunicationSetup_Timeout."""
+    setup = session.phases.get("session setup")
+    if sdp is None or setup is None or session.table is None or sdp.first_time > setup.last_time:
+        return None
+    span = PhaseSpan(sdp.first_time, setup.last_time, sdp.first_frame, setup.last_frame)
+    return PhaseBar(COMMUNICATION_SETUP, span, round(span.duration, 6), session.table.communication_setup_timeout,
+                    "V2G_EVCC_CommunicationSetup_Timeout")
 
 
 def _group_collected(session: SessionData) -> list[tuple[Verdict, list[Verdict]]]:
