@@ -247,6 +247,20 @@ class SessionData:
         if len(bands) < MAX_LIMITER_BANDS:
             bands.append([time, time, limiter])
 
+    def use_table(self, table: SequenceTable) -> None:
+        """The schema is known (the handshake's response came first): judge what was timed before it."""
+        first = self.table is None
+        self.table = table
+        self.protocol = table.protocol
+        if not first:
+            return
+        for entry in self.slowest:
+            entry.timeout = table.msg_timeout(entry.message)
+        for message, series in self.response_times.items():
+            timeout = table.msg_timeout(message)
+            if timeout is not None:
+                self.late_responses += sum(1 for seconds in series.values if seconds > timeout)
+
     # --- other events -----------------------------------------------------------------------
 
     def verdict(self, event: Event) -> None:
@@ -393,8 +407,7 @@ class TraceCollector:
             key = next((key for key, text in PROTOCOL_NAMES.items() if text == protocol), None)
             table = TABLES.get(key) if key else None
         if table is not None:
-            session.table = table
-            session.protocol = table.protocol
+            session.use_table(table)
 
     def _attenuation_groups(self, event: Event) -> list[int] | None:
         packet = self._last_packet

@@ -82,7 +82,7 @@ class PhaseBar:
 
 def phases_plot(bars: Sequence[PhaseBar], origin: float, title: str) -> Plot:
     height = 0.9 + 0.32 * max(1, len(bars))
-    figure = Figure(figsize=(WIDTH, height))
+    figure = Figure(figsize=(WIDTH, height), layout="constrained")
     axes = figure.add_subplot()
     total = max((bar.span.last_time - origin for bar in bars), default=1.0) or 1.0
     minimum_width = total / 400  # a few-millisecond phase still shows
@@ -128,7 +128,7 @@ def values_plot(session: SessionData, origin: float, shares: dict[str, float], t
     if not panels:
         return None
     end = (session.last_time or origin) - origin
-    figure = Figure(figsize=(WIDTH, 2.3 * len(panels) + 0.8))
+    figure = Figure(figsize=(WIDTH, 2.3 * len(panels) + 0.8), layout="constrained")
     axes_list = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     for panel, (axes, (unit, label)) in enumerate(zip(axes_list, panels)):
         scale = _SCALE[unit]
@@ -173,9 +173,8 @@ def values_plot(session: SessionData, origin: float, shares: dict[str, float], t
         from matplotlib.patches import Patch
         handles = [Patch(color=LIMITER_COLOURS.get(who, "#bbb"), alpha=0.4, label=f"{who}: {share:.0%}")
                    for who, share in shares.items()]
-        figure.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
-                      title="limiting side (share of charge-loop time)", title_fontsize=8,
-                      bbox_to_anchor=(0.5, -0.02 - 0.04 / len(panels)))
+        figure.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
+                      title="limiting side (share of charge-loop time)", title_fontsize=8)
     return Plot("values", "Electrical values over time; shaded: who limited the power", figure)
 
 
@@ -188,9 +187,10 @@ def _short(name: str) -> str:
 def response_plot(session: SessionData, origin: float, title: str) -> Plot | None:
     if not session.response_times:
         return None
-    figure = Figure(figsize=(WIDTH, 3.6))
+    figure = Figure(figsize=(WIDTH, 3.6), layout="constrained")
     axes = figure.add_subplot()
     colours = matplotlib.colormaps["tab20"]
+    reach = max(((session.last_time or origin) - (session.first_time or origin)) * 0.01, 0.05)
     for index, (message, series) in enumerate(sorted(session.response_times.items())):
         colour = colours(index % 20)
         points = axes.scatter([time - origin for time in series.times], [value * 1000 for value in series.values],
@@ -198,7 +198,8 @@ def response_plot(session: SessionData, origin: float, title: str) -> Plot | Non
         points.set_gid(f"data-rt-{index}")
         timeout = session.table.msg_timeout(message) if session.table is not None else None
         if timeout is not None and series.times:
-            axes.hlines(timeout * 1000, series.times[0] - origin, series.times[-1] - origin, colors=[colour],
+            times = series.times  # the timeout drawn where the message was timed, a little wider
+            axes.hlines(timeout * 1000, times[0] - origin - reach, times[-1] - origin + reach, colors=[colour],
                         linestyles="--", linewidth=1)
     axes.set_yscale("log")
     axes.set_ylabel("response time (ms, log)")
@@ -215,7 +216,7 @@ def attenuation_plot(slac: SlacData) -> Plot | None:
     if not slac.attenuation:
         return None
     count = len(slac.attenuation)
-    figure = Figure(figsize=(WIDTH, 2.8))
+    figure = Figure(figsize=(WIDTH, 2.8), layout="constrained")
     axes_list = figure.subplots(1, count, sharey=True, squeeze=False)[0]
     for index, (axes, (mac, groups)) in enumerate(zip(axes_list, slac.attenuation.items())):
         bars = axes.bar(range(len(groups)), groups, color=WITHIN_LIMIT, width=0.8)
