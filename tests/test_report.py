@@ -376,6 +376,17 @@ def test_unusable_input_is_one_line_and_status_2(tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_one_unreadable_file_among_several_still_gives_the_page(tmp_path):
+    bad = tmp_path / "broken.pcap"
+    bad.write_bytes(b"\xd4\xc3\xb2\xa1 cut")
+    output = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["report", str(bad), str(REPO / "captures" / "iso2_ac.pcapng"), "-o", str(output)])
+    assert result.exit_code == 2
+    assert "broken.pcap" in result.output and "error:" in result.output
+    html = output.read_text()
+    assert "iso2_ac.pcapng" in html and "broken.pcap" not in html
+
+
 # --- a real browser ----------------------------------------------------------------------------
 
 def _chromium() -> str:

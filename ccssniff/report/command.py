@@ -1,12 +1,19 @@
 """``ccssniff report FILE... -o report.html``: charging sessions as a page read at a glance."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ccssniff.capture.reader import CaptureFormatError
 from ccssniff.ui.errors import UsageFailure
+
+_PROGRESS_MIN_BYTES = 2 * 1024 * 1024  # below this a file decodes faster than a bar can draw
+_RECORD_OVERHEAD = 32  # approximate bytes of pcap/pcapng framing per packet
 
 
 @click.command()
@@ -39,13 +46,15 @@ def report(files: tuple[Path, ...], output: Path, pdf_path: Path | None, png_dir
     except ImportError as error:  # matplotlib is an install requirement, but a broken install says so
         raise UsageFailure(f"the report needs matplotlib ({error}); install it with: pip install ccssniff") from None
     reports = []
+    failures = 0
     for path in files:
         try:
-            reports.append(analyse_file(path))
+            reports.append(_analyse(path, analyse_file))
         except (CaptureFormatError, OSError) as error:
             if len(files) == 1:
                 raise UsageFailure(str(error)) from None
             UsageFailure(f"{path}: {error}").show()
+            failures += 1
     if not reports:
         raise UsageFailure("none of the files could be read")
     html, plots = render_page(reports)
@@ -60,3 +69,25 @@ def report(files: tuple[Path, ...], output: Path, pdf_path: Path | None, png_dir
     sessions = sum(len(item.sessions) for item in reports)
     click.echo(f"{output}: {len(reports)} trace(s), {sessions} V2G session(s)"
                + (f"; {len(written) - 1} more file(s) written" if len(written) > 1 else ""), err=True)
+    if failures:
+        raise SystemExit(2)
+
+
+def _analyse(path: Path, analyse_file):
+    """Decode one trace, with a progress bar on stderr when that is a terminal and the file is big."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0
+    if not sys.stderr.isatty() or size < _PROGRESS_MIN_BYTES:
+        return analyse_file(path)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task(path.name, total=size)
+
+    def advance(count: int, packet) -> None:
+        if not count % 1024:
+            bar.update(task, advance=1024 * (len(packet.data) + _RECORD_OVERHEAD))
+
+    with bar:
+        return analyse_file(path, on_packet=advance)
