@@ -292,7 +292,7 @@ def test_failed_and_slac_failure_captures_say_so(shared):
         assert int(late.text()) == len(timeouts)
 
 
-def test_cross_coupling_shows_every_evse(shared_dir, tmp_path):
+def test_cross_coupling_shows_every_evse():
     """Several EVSEs answering CM_SLAC_PARAM.REQ: one attenuation profile each, side by side."""
     from ccssniff.report.analyse import assemble
     from ccssniff.report.collect import TraceCollector
