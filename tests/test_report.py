@@ -215,6 +215,9 @@ def test_session_numbers_equal_the_summary(rendered):
             limiter_rows = {row.attrs["data-limiter"]: row for row in limiter_rows if "data-limiter" in row.attrs}
             assert set(limiter_rows) == set(limited)
             total = sum(limited.values())
+            values_svg = section.find("section", cls="values")
+            bands = [node for node in values_svg.walk() if re.match(r"f\d+-data-band-", node.attrs.get("id", ""))]
+            assert bool(bands) == any(seconds > 0 for seconds in limited.values())  # the shaded limiting side
             for who, seconds in limited.items():
                 shown_seconds, shown_share = cell_values(limiter_rows[who])
                 assert shown_seconds == pytest.approx(seconds, abs=1e-9)
