@@ -109,8 +109,14 @@ def phases_plot(bars: Sequence[PhaseBar], origin: float, title: str) -> Plot:
 
 # --- electrical values ----------------------------------------------------------------------------
 
-_PANELS = (("V", "voltage (V)"), ("A", "current (A)"), ("W", "power (kW)"), ("Wh", "energy (kWh)"))
-_SCALE = {"W": 1e-3, "Wh": 1e-3, "V": 1.0, "A": 1.0}
+_METER_PANEL = "meter"  # the meter counts up from its own zero: a panel of its own, not beside requests
+_PANELS = (("V", "voltage (V)"), ("A", "current (A)"), ("W", "power (kW)"), ("Wh", "energy (kWh)"),
+           (_METER_PANEL, "meter reading (kWh)"))
+_SCALE = {"W": 1e-3, "Wh": 1e-3, "V": 1.0, "A": 1.0, _METER_PANEL: 1e-3}
+
+
+def _panel(name: str, unit: str | None) -> str | None:
+    return _METER_PANEL if name == METER else unit
 
 
 def _shade(axes, bands: Iterable[list], origin: float, panel: int) -> None:
@@ -123,8 +129,8 @@ def _shade(axes, bands: Iterable[list], origin: float, panel: int) -> None:
 
 def values_plot(session: SessionData, origin: float, shares: dict[str, float], title: str) -> Plot | None:
     panels = [(unit, label) for unit, label in _PANELS
-              if any(series.unit == unit and len(series) for name, series in session.series.items()
-                     if name not in (SOC,))]
+              if any(_panel(name, series.unit) == unit and len(series) for name, series in session.series.items()
+                     if name != SOC)]
     if not panels:
         return None
     end = (session.last_time or origin) - origin
@@ -134,7 +140,7 @@ def values_plot(session: SessionData, origin: float, shares: dict[str, float], t
         scale = _SCALE[unit]
         _shade(axes, session.limiter_bands, origin, panel)
         for index, (name, series) in enumerate(sorted(session.series.items())):
-            if series.unit != unit or not len(series) or name == SOC:
+            if _panel(name, series.unit) != unit or not len(series) or name == SOC:
                 continue
             times = [time - origin for time in series.times]
             values = [value * scale for value in series.values]
