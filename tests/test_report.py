@@ -319,6 +319,43 @@ def test_cross_coupling_shows_every_evse():
     assert len(set(re.findall(r'id="f\d+-data-atten-(\d+)-\d+"', attenuation))) == 2
 
 
+def test_decoder_outcome_vendors_and_verdicts_are_shown():
+    """The summary fields the decoder adds (outcome, vendors, verdicts with first causes) reach the page."""
+    from ccssniff.capture.reader import read_packets
+    from ccssniff.decode.trace import decode_trace
+    from ccssniff.report.analyse import assemble
+    from ccssniff.report.collect import TraceCollector
+
+    path = REPO / "captures" / "din_dc.pcapng"
+    collector = TraceCollector(str(path))
+    summary = decode_trace(read_packets(path), on_event=collector.on_event, on_packet=collector.on_packet).to_dict()
+    if "outcome" not in summary["sessions"][0]:  # until the decoder states them, as its contract says it will
+        summary["sessions"][0]["outcome"] = {"result": "failed", "cause": "the EVSE stopped in the charge loop",
+                                             "frame": 400}
+        summary.update(evse_vendor="Qualcomm Atheros", ev_vendor="Vertexcom")
+        summary["verdicts"] = [
+            {"kind": "timing", "name": "response_timeout", "frame": 400, "text": "CurrentDemandRes late",
+             "caused_by": None},
+            {"kind": "sequence", "name": "unexpected_message", "frame": 402, "text": "PowerDeliveryReq early",
+             "caused_by": 400},
+            {"kind": "sequence", "name": "missing_response", "frame": 613, "text": "SessionStopReq unanswered",
+             "caused_by": 400},
+        ]
+    html, plots = render_page([assemble(str(path), summary, collector.data)])
+    page = parse(html)
+    header = page.find("section", cls="session").find("section", cls="header")
+    outcome = summary["sessions"][0]["outcome"]
+    assert fact(header, "outcome.result") == outcome["result"]
+    assert fact(header, "outcome.cause") == (outcome["cause"] or "–")
+    assert fact(header, "evse_vendor") == (summary.get("evse_vendor") or "–")
+    causes = page.find("section", cls="session").find("section", cls="verdicts").find_all("li", cls="cause")
+    verdicts = summary.get("verdicts") or []
+    assert len(causes) == sum(1 for verdict in verdicts if verdict.get("caused_by") is None)
+    followers = [int(span.attrs["data-frame"]) for cause in causes for span in cause.find_all("span", cls="frame")]
+    assert sorted(followers) == sorted(verdict["frame"] for verdict in verdicts)  # each listed once, under a cause
+    assert not page.find_all("section", cls="comparison")  # one trace with one session: no comparison table
+
+
 def test_series_keeps_extremes_within_capacity():
     series = Series("V", capacity=500)
     for index in range(100_000):
