@@ -340,6 +340,8 @@ def test_decoder_outcome_vendors_and_verdicts_are_shown():
              "caused_by": 400},
             {"kind": "sequence", "name": "missing_response", "frame": 613, "text": "SessionStopReq unanswered",
              "caused_by": 400},
+            {"kind": "slac", "name": "slow_match", "frame": 20, "text": "a SLAC verdict, before the session",
+             "caused_by": None},
         ]
     html, plots = render_page([assemble(str(path), summary, collector.data)])
     page = parse(html)
@@ -348,11 +350,19 @@ def test_decoder_outcome_vendors_and_verdicts_are_shown():
     assert fact(header, "outcome.result") == outcome["result"]
     assert fact(header, "outcome.cause") == (outcome["cause"] or "–")
     assert fact(header, "evse_vendor") == (summary.get("evse_vendor") or "–")
+    first, last = (int(number) for number in fact(header, "frames").split(" to "))
+    verdicts = [verdict for verdict in summary.get("verdicts") or [] if first <= verdict["frame"] <= last]
     causes = page.find("section", cls="session").find("section", cls="verdicts").find_all("li", cls="cause")
-    verdicts = summary.get("verdicts") or []
     assert len(causes) == sum(1 for verdict in verdicts if verdict.get("caused_by") is None)
-    followers = [int(span.attrs["data-frame"]) for cause in causes for span in cause.find_all("span", cls="frame")]
-    assert sorted(followers) == sorted(verdict["frame"] for verdict in verdicts)  # each listed once, under a cause
+    listed = [int(span.attrs["data-frame"]) for cause in causes for span in cause.find_all("span", cls="frame")]
+    assert sorted(listed) == sorted(verdict["frame"] for verdict in verdicts)  # each listed once, under a cause
+    # Verdicts outside every session (SLAC, SDP) are listed once, for the trace.
+    outside = sorted(verdict["frame"] for verdict in summary.get("verdicts") or []
+                     if not first <= verdict["frame"] <= last)
+    trace = page.find("section", cls="trace")
+    trace_level = [section for section in trace.children if section.tag == "section" and "verdicts" in section.classes]
+    assert sorted(int(span.attrs["data-frame"]) for section in trace_level
+                  for span in section.find_all("span", cls="frame")) == outside
     assert not page.find_all("section", cls="comparison")  # one trace with one session: no comparison table
 
 

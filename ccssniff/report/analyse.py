@@ -119,14 +119,28 @@ def _group_collected(session: SessionData) -> list[tuple[Verdict, list[Verdict]]
     return [(verdicts[0], verdicts[1:])]
 
 
+def _belongs(verdict: dict[str, Any], session: SessionData) -> bool:
+    """A verdict is a session's when it names its connection or, naming none, lies in its frames."""
+    for key in ("connection", "session"):
+        if isinstance(verdict.get(key), int):
+            return verdict[key] == session.connection
+    frame = verdict.get("frame")
+    return isinstance(frame, int) and session.first_frame is not None and \
+        session.first_frame <= frame <= (session.last_frame or frame)
+
+
+def trace_level_verdicts(summary: dict[str, Any], sessions: list[SessionData]) -> list[dict[str, Any]]:
+    """The summary's verdicts that belong to no V2G session (SLAC, SDP, before the first connection)."""
+    return [entry for entry in summary.get("verdicts") or [] if not any(_belongs(entry, s) for s in sessions)]
+
+
 def _group_verdicts(verdicts: list[dict[str, Any]], session: SessionData) -> list[tuple[Verdict, list[Verdict]]]:
     """The summary's verdicts under their first causes (``caused_by`` empty for a cause)."""
     def as_verdict(entry: dict[str, Any]) -> Verdict:
         return Verdict(str(entry.get("kind", "")), str(entry.get("name", "")), int(entry.get("frame") or 0), 0.0,
                        str(entry.get("text", "")), entry.get("caused_by"))
 
-    mine = [entry for entry in verdicts
-            if entry.get("connection") in (None, session.connection) and entry.get("session") in (None, session.connection)]
+    mine = [entry for entry in verdicts if _belongs(entry, session)]
     causes = [(index, as_verdict(entry)) for index, entry in enumerate(mine) if entry.get("caused_by") is None]
     groups: list[tuple[Verdict, list[Verdict]]] = [(cause, []) for _, cause in causes]
     for index, entry in enumerate(mine):

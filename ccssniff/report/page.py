@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ccssniff import __version__
-from ccssniff.report.analyse import FileReport, SessionReport
+from ccssniff.report.analyse import FileReport, SessionReport, trace_level_verdicts
 from ccssniff.report.collect import SlacData, Verdict
 from ccssniff.report.plots import (Plot, attenuation_plot, phases_plot, response_plot, svg_text,
                                    values_plot)
@@ -218,6 +218,11 @@ class PageBuilder:
             parts.append('<p class="note">No V2G session in this trace: no values, response times or phases '
                          "after SDP to show.</p>")
             parts.append(self.verdicts([], [], [], report.data.trace_verdicts, summary.get("verdicts")))
+        else:
+            outside = trace_level_verdicts(summary, [session.data for session in report.sessions])
+            if outside or report.data.trace_verdicts:
+                parts.append(self.verdicts([], [], [], report.data.trace_verdicts, outside)
+                             .replace("<h4>Verdicts</h4>", "<h4>Verdicts outside the V2G sessions</h4>", 1))
         for session in report.sessions:
             parts.append(self.session(report, session, stem))
         parts.append("</section>")
