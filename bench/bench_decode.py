@@ -23,11 +23,11 @@ OUT = REPO / "bench" / "out"
 
 # Runs the CLI in a child and reports its own peak RSS, so each measurement is of one run only.
 _CHILD = """
-import functools, sys
+import sys, types
 import ccssniff.decode.schema as schema
 from ccssniff.cli import cli
 if sys.argv[2:] == ["uncached"]:  # every payload through the EXI decoder, repeated or not
-    schema._decode_cached = functools.lru_cache(maxsize=0)(schema._decode_cached.__wrapped__)
+    schema._CACHE = types.SimpleNamespace(decode=schema._decode_uncached)
 try:
     cli(["decode", "--json", sys.argv[1]], prog_name="ccssniff")
 except SystemExit as exit:

@@ -96,7 +96,7 @@ def test_tls_sessions_are_detected_not_decoded(shared_dir):
     assert session["tls"]["handshake_ev"][0] == "ClientHello"
     assert session["tls"]["handshake_evse"][0] == "ServerHello"
     assert session["tls"]["record_count"] == 123  # the README's TLS frame count: one record each
-    assert trace.sdp_security == ["TLS"]
+    assert trace.sdp.requested_security == ["TLS"]
 
 
 def josev_records(shared_dir, protocol):
@@ -131,7 +131,9 @@ def test_josev_sessions_decode_message_for_message(shared_dir, protocol, expecte
     assert session["EVCCID"].lower() == xml_text(setup_req, "EVCCID").lower()
     assert session["EVSEID"].lower() == xml_text(setup_res, "EVSEID").lower()
     assert session["SessionID"].lower() == xml_text(setup_res, "SessionID").lower()
-    assert set(session["phases"]) == {"handshake", "setup", "cable check", "pre-charge", "charge loop", "stop"}
+    assert set(session["phases"]) == {"handshake", "setup", "authorization", "parameter discovery", "cable check",
+                                      "pre-charge", "charge loop", "stop", "welding detection"}
+    assert session["outcome"] == {"result": "completed", "cause": None, "frame": None}
 
 
 def expected_protocol(name):

@@ -31,7 +31,7 @@ def decoded_events(path):
     events = []
     for packet in read_packets(path):
         events += pipeline.feed(packet)
-    return events + pipeline.finish()
+    return events + list(pipeline.finish())
 
 
 @pytest.mark.parametrize("protocol,mode", LAB_CASES)

@@ -18,6 +18,7 @@ from ccssniff.homeplug import (
     parse_hex, parse_mac, parse_payload, random_nmk,
 )
 from ccssniff.homeplug.fields import Rest
+from ccssniff.homeplug.keys import mask_key
 from ccssniff.homeplug.strategies import any_message, messages
 
 ALL = definitions()
@@ -36,11 +37,11 @@ def test_every_required_message_is_defined():
         "CM_ATTEN_CHAR.RSP", "CM_MNBC_SOUND.IND", "CM_ATTEN_PROFILE.IND", "CM_VALIDATE.REQ",
         "CM_VALIDATE.CNF", "CM_SLAC_MATCH.REQ", "CM_SLAC_MATCH.CNF", "CM_SET_KEY.REQ", "CM_SET_KEY.CNF",
         "CM_AMP_MAP.REQ", "CM_AMP_MAP.CNF", "VS_SW_VER.REQ", "VS_SW_VER.CNF", "VS_NW_INFO.REQ",
-        "VS_NW_INFO.CNF", "VS_RS_DEV.REQ", "VS_RS_DEV.CNF",
+        "VS_NW_INFO.CNF", "VS_RS_DEV.REQ", "VS_RS_DEV.CNF", "STP_CPSTATE.IND", "DSPACE_SCS_DIAG.IND",
     }
     for cls in ALL:
         assert definition(cls.mmtype, cls.mmv_only if cls.mmv_only is not None else 1) is cls
-        assert (cls.oui is not None) == (cls.mmtype >= 0xA000)
+        assert (cls.oui is not None) == (cls.mmtype >= 0x8000)  # manufacturer and vendor MMEs carry an OUI
 
 
 # --- round trips -------------------------------------------------------------------------------
@@ -130,8 +131,9 @@ def test_slac_match_cnf_fields_from_bytes():
     assert (msg.run_id, msg.nid, msg.nmk, msg.mvf_length) == (run_id, nid, nmk, 86)
     assert msg.key_fields() == {
         "run_id": "c4:de:e2:b3:ed:23:00:00", "pev_mac": "02:00:00:00:00:01", "evse_mac": "02:00:00:00:00:02",
-        "nid": "bc:ea:c6:8e:7c:2d:02", "nmk": format_hex(nmk),
+        "nid": "bc:ea:c6:8e:7c:2d:02", "nmk": "00:" + "**:" * 14 + "0f",
     }
+    assert msg.key_fields()["nmk"].key == nmk  # masked as text; the renderers may reveal it on request
     assert msg.build_frame() == frame
     assert CmSlacMatchCnf().mvf_length == 86 and CmSlacMatchReq().mvf_length == 62
 
@@ -154,7 +156,9 @@ def test_set_key_req_fields_and_enum_names():
     payload = msg.to_bytes()
     assert payload[5:] == (bytes([1]) + b"\xaa" * 4 + bytes(4) + bytes([4]) + bytes(2) + bytes(2)
                            + nid_from_nmk(nmk) + bytes([1]) + nmk)
-    assert msg.key_fields() == {"key_type": "NMK", "nid": "b0:f2:e6:95:66:6b:03", "new_key": format_hex(nmk)}
+    assert msg.key_fields() == {"key_type": "NMK", "nid": "b0:f2:e6:95:66:6b:03", "new_key": mask_key(nmk)}
+    assert format_hex(nmk) not in repr(msg) + str(msg.describe()) + str(msg.key_fields())
+    assert msg.describe()["new_key"].key == nmk
     assert msg.describe()["pid"] == "HLE protocol"
 
 
@@ -190,13 +194,27 @@ def test_sw_ver_cnf_version_text():
 # --- unknown and truncated ---------------------------------------------------------------------
 
 def test_unknown_mmtype_is_generic():
-    payload = bytes([1, 0x14, 0x00, 0, 0]) + b"\x01\x02\x03"
+    payload = bytes([1, 0x10, 0x00, 0, 0]) + b"\x01\x02\x03"  # 0x0010: named by nobody
     msg = parse_payload(payload, src=PEV, dst=EVSE)
     assert isinstance(msg, GenericMme)
-    assert (msg.mmtype, msg.payload, msg.name) == (0x0014, b"\x01\x02\x03", "MMTYPE_0x0014.REQ")
+    assert (msg.mmtype, msg.payload, msg.name) == (0x0010, b"\x01\x02\x03", "MMTYPE_0x0010.REQ")
     assert msg.to_bytes() == payload and parse_frame(msg.build_frame()) == msg
     foreign_vendor = bytes([0, 0x01, 0xA0]) + bytes.fromhex("0013D7") + b"\x00"
     assert isinstance(parse_payload(foreign_vendor), GenericMme)
+    assert parse_payload(foreign_vendor).name == "MMTYPE_0xA001.CNF"
+
+
+def test_generic_messages_wireshark_names_get_their_names():
+    def named(mmtype, after=b""):
+        return parse_payload(bytes([1]) + mmtype.to_bytes(2, "little") + bytes(2) + after).name
+    assert named(0x0014) == "CC_DISCOVER_LIST.REQ"
+    assert named(0x600C) == "CM_GET_KEY.REQ" and named(0x600D) == "CM_GET_KEY.CNF"
+    assert named(0x6038) == "CM_NW_INFO.REQ" and named(0x6062) == "CM_STA_IDENTIFY.IND"
+    assert named(0xA070, bytes.fromhex("00B052")) == "VS_TONE_MAP_TX.REQ"
+    assert named(0xA14E, bytes.fromhex("00B052")) == "VS_DIAG_A14E.IND"
+    assert named(0xA0B1, bytes.fromhex("00B052")) == "VS_MODULE_OPERATION.CNF"  # Qualcomm's toolkit's name
+    assert named(0xA0B1, bytes.fromhex("0080E1")) == "MMTYPE_0xA0B1.CNF"  # not for another vendor
+    assert named(0xA000, bytes.fromhex("0080E1")) == "STP_DISCOVER.REQ"  # the same MMTYPE, another vendor
 
 
 @pytest.mark.parametrize("cls", ALL, ids=ids)
@@ -204,8 +222,9 @@ def test_unknown_mmtype_is_generic():
 @given(data=st.data())
 def test_every_cut_of_a_known_message_names_message_and_field(cls, data):
     msg = data.draw(messages(cls))
-    if any(isinstance(item, Rest) for item in cls.layout):
-        msg = dataclasses.replace(msg, extension=b"")
+    rest = {item.name: b"" for item in cls.layout if isinstance(item, Rest)}
+    if rest:  # trailing free bytes: any cut there is a shorter message, not a damaged one
+        msg = dataclasses.replace(msg, **rest)
     payload = msg.to_bytes()
     header = 3 + (2 if msg.mmv else 0) + (3 if cls.oui else 0)
     top_level = {item.name for item in cls.layout}

@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import json
 import subprocess
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,7 +41,12 @@ from ccssniff.homeplug import (
     VsNwInfoCnfV0, VsNwInfoReq, VsRsDevCnf, VsRsDevReq, VsSwVerCnf, VsSwVerReq, definitions,
     parse_payload,
 )
+from ccssniff.homeplug.messages import ST_IOTECHA_OUI, DspaceScsDiagInd, StpCpStateInd
+from ccssniff.homeplug.mme import QUALCOMM_OUI, QUALCOMM_TOOLKIT_NAMES, UNDOCUMENTED
 from ccssniff.homeplug.strategies import messages
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import homeplug_names  # noqa: E402  (the generator of our name table: its tshark probe and spelling rules)
 
 HP = "homeplug_av."
 GP = HP + "gp."
@@ -48,7 +54,8 @@ ETHERTYPE_HOMEPLUG_AV = 0x88E1
 INSTANCES_PER_MESSAGE = 3
 
 def _header(msg: Mme) -> dict[str, list]:
-    mmtype_field = HP + ("mmhdr.mmtype.qualcomm" if msg.mmtype >= 0xA000 else "mmhdr.mmtype")
+    vendor_field = {QUALCOMM_OUI: "mmhdr.mmtype.qualcomm", ST_IOTECHA_OUI: "mmhdr.mmtype.st"}
+    mmtype_field = HP + (vendor_field[msg.oui] if msg.mmtype >= 0xA000 else "mmhdr.mmtype")
     fields: dict[str, list] = {HP + "mmhdr.mmver": [msg.mmv], mmtype_field: [msg.mmtype]}
     if msg.mmv:
         fields[HP + "public.frag_count"] = [msg.fmi >> 4]
@@ -170,8 +177,19 @@ def _body(msg: Mme) -> dict[str, list]:
             return {HP + "rs_dev_cnf.status": [msg.status]}
         case VsNwInfoCnf() | VsNwInfoCnfV0():
             return _nw_info(msg)
-        case CmAmpMapReq() | CmAmpMapCnf() | VsSwVerReq() | VsRsDevReq() | VsNwInfoReq():
-            return {}
+        case StpCpStateInd():
+            p = HP + "st_iotecha."
+            fields = {p + "mmever": [msg.mme_version], p + "mver": [msg.message_version],
+                    p + "cpstate.state": [msg.cp_state], p + "cpstate.pwm_duty": [msg.pwm_duty],
+                    p + "cpstate.pwm_freq": [msg.pwm_frequency], p + "cpstate.cp_volatge": [msg.cp_voltage]}
+            # Wireshark shows the ADC mask only when set, and each channel only when its bit is
+            fields |= {p + "cpstate.adc_bitmask": [msg.adc_channels]} if msg.adc_channels else {}
+            for channel in (1, 2, 3):
+                if msg.adc_channels & (1 << (channel - 1)):
+                    fields[p + f"cpstate.adc_channel_{channel}"] = [getattr(msg, f"adc_channel_{channel}")]
+            return fields
+        case CmAmpMapReq() | CmAmpMapCnf() | VsSwVerReq() | VsRsDevReq() | VsNwInfoReq() | DspaceScsDiagInd():
+            return {}  # no dissector in Wireshark 4.0 for these bodies
     raise AssertionError(f"no tshark expectations for {msg.name}")
 
 
@@ -300,12 +318,26 @@ def _our_homeplug(path: Path) -> dict[int, Mme | MmeError]:
     return found
 
 
+def _wireshark_name(shown: dict[str, list[str]], wireshark_names: dict) -> tuple[str | None, int, bytes | None]:
+    """(Wireshark's name for the frame's MMTYPE in our spelling or None, MMTYPE, vendor OUI or None)."""
+    for field in ("mmhdr.mmtype", "mmhdr.mmtype.qualcomm", "mmhdr.mmtype.st"):
+        if HP + field in shown:
+            mmtype = int(shown[HP + field][0], 16)
+            break
+    else:
+        raise AssertionError(f"tshark shows no MMTYPE in {sorted(shown)}")
+    oui = bytes.fromhex(shown[HP + "vendor.oui"][0][2:]) if HP + "vendor.oui" in shown and mmtype >= 0x8000 else None
+    name = wireshark_names.get((mmtype, oui))
+    return (homeplug_names.our_name(name, oui) if name is not None else None), mmtype, oui
+
+
 def test_real_captures_match_tshark(shared_dir, tshark, homeplug_field_names):
     files = _capture_files(shared_dir)
     assert len(files) > 90
+    wireshark_names = homeplug_names.probe(tshark)  # {(MMTYPE, OUI): the name Wireshark gives it}
     with ThreadPoolExecutor(max_workers=2) as pool:
         theirs_by_file = list(pool.map(lambda path: _tshark_homeplug(tshark, homeplug_field_names, path), files))
-    errors, known, total = {}, 0, 0
+    errors, known, total, named, seen = {}, 0, 0, 0, set()
     for path, theirs in zip(files, theirs_by_file, strict=True):
         relative = path.relative_to(shared_dir / "captures").as_posix()
         ours = _our_homeplug(path)
@@ -316,6 +348,16 @@ def test_real_captures_match_tshark(shared_dir, tshark, homeplug_field_names):
                 errors[(relative, number)] = (result.message_name, result.field)
                 continue
             shown = theirs[number]
+            # names: Wireshark's wherever it names the MMTYPE, ours for the diagnostics it leaves unnamed
+            expected_name, mmtype, oui = _wireshark_name(shown, wireshark_names)
+            seen.add(result.name)
+            if expected_name is not None:
+                assert result.name == expected_name, f"{relative} frame {number}"
+                named += 1
+            elif oui == QUALCOMM_OUI and mmtype & ~3 in QUALCOMM_TOOLKIT_NAMES:
+                assert result.name.startswith(QUALCOMM_TOOLKIT_NAMES[mmtype & ~3] + "."), f"{relative} {number}"
+            elif (mmtype, oui) not in UNDOCUMENTED and mmtype != 0x8002:
+                assert result.name.startswith("MMTYPE_0x"), f"{relative} frame {number}: {result.name}"
             if isinstance(result, GenericMme) or "_ws.malformed" in shown:
                 continue
             if getattr(result, "security_type", 0) != 0 or (result.mmv == 0 and result.mmtype < 0xA000):
@@ -329,3 +371,7 @@ def test_real_captures_match_tshark(shared_dir, tshark, homeplug_field_names):
     assert errors == {}
     assert total > 7000  # the captures' README lists about 7400 HomePlug frames
     assert known > 4000  # frames whose fields were compared (the rest are vendor MMEs we do not define)
+    assert named > 6000  # frames whose names were compared (the rest are vendor MMEs Wireshark does not name)
+    assert {"CM_GET_KEY.REQ", "CM_NW_INFO.CNF", "CM_ATTEN_PROFILE.IND", "VS_TONE_MAP_TX.REQ", "VS_DIAG_A14E.IND",
+            "VS_MODULE_OPERATION.REQ", "STP_CPSTATE.IND", "DSPACE_SCS_DIAG.IND", "CC_DISCOVER_LIST.REQ"} <= seen
+    assert not {name for name in seen if name.startswith("MMTYPE_0x6")}  # every CM_* in them has its name

@@ -169,6 +169,24 @@ def recoverable_deliveries(draw):
 @given(recoverable_deliveries(), st.integers(0, (1 << 32) - 1))
 def test_any_recoverable_delivery_gives_the_same_messages(delivery, isn):
     bodies, segments = delivery
-    out, _ = run(segments, isn=isn)
+    out, stream = run(segments, isn=isn)
     assert payloads(out) == bodies
     assert not problems(out)
+    assert not stream.conflicts  # every copy carried the same bytes
+
+
+@settings(max_examples=200, deadline=None)
+@given(recoverable_deliveries(), st.data())
+def test_a_corrupted_copy_after_the_original_changes_nothing_and_is_reported(delivery, data):
+    bodies, segments = delivery
+    segments = list(segments)
+    index = data.draw(st.integers(0, len(segments) - 1))
+    offset, original = segments[index]
+    if not original:
+        return
+    flip = data.draw(st.integers(0, len(original) - 1))
+    corrupted = original[:flip] + bytes([original[flip] ^ 0xFF]) + original[flip + 1:]
+    segments.insert(index + 1 + data.draw(st.integers(0, len(segments) - index - 1)), (offset, corrupted))
+    out, stream = run(segments)
+    assert payloads(out) == bodies
+    assert stream.conflicts

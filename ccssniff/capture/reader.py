@@ -11,13 +11,14 @@ interrupted by a crash or a full disk is still usable.
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import struct
 import warnings
 import zlib
 from typing import BinaryIO, Iterator, NamedTuple, Union
 
-__all__ = ["Packet", "CaptureFormatError", "CaptureWarning", "read_packets"]
+__all__ = ["Packet", "CaptureFormatError", "CaptureWarning", "read_packets", "require_decodable_link"]
 
 _CHUNK = 1 << 20
 # Bounds the memory one record may claim; a larger length field means the file is damaged.
@@ -126,6 +127,25 @@ def _closing(packets: Iterator[Packet], stream) -> Iterator[Packet]:
     finally:
         if stream is not None:
             stream.close()
+
+
+def require_decodable_link(packets: Iterator[Packet]) -> Iterator[Packet]:
+    """``packets`` unchanged, after making sure the first one has a link type we can take apart.
+
+    Raises :class:`CaptureFormatError` ("link type 105 (IEEE 802.11) is not supported") at once,
+    instead of letting a decoder show an empty timeline for a capture it cannot read.
+    """
+    from ccssniff.capture.link import SUPPORTED_LINKTYPES, link_type_name
+
+    first = next(packets, None)
+    if first is None:
+        return iter(())
+    if first.linktype not in SUPPORTED_LINKTYPES:
+        close = getattr(packets, "close", None)
+        if close is not None:
+            close()
+        raise CaptureFormatError(f"link type {link_type_name(first.linktype)} is not supported")
+    return itertools.chain((first,), packets)
 
 
 class _Prefixed:

@@ -1,14 +1,14 @@
 """One TCP connection that carries (or may carry) V2G: both directions from segments to events."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ccssniff.decode import events as ev
 from ccssniff.decode.events import Event
-from ccssniff.decode.net import TCP_FIN, TCP_RST, TCP_SYN, TcpSegment, format_address
+from ccssniff.decode.net import TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TcpSegment, format_address
 from ccssniff.decode.schema import APP_HANDSHAKE, PROTOCOL_NAMES, SchemaSelector, protocol_of_namespace
 from ccssniff.decode.sequence import SequenceCheck
-from ccssniff.decode.tcp import Gap, StreamItem, StreamReassembler
+from ccssniff.decode.tcp import MAX_BUFFERED_BYTES, BufferBudget, Gap, StreamItem, StreamReassembler
 from ccssniff.decode.tls import TlsTracker, looks_like_tls
 from ccssniff.decode.v2gtp import Pdu, V2gtpFramer, is_header_at
 
@@ -21,32 +21,61 @@ OTHER = "other"
 # A connection on an unknown port must show a V2GTP header within this many data chunks.
 _PROBE_CHUNKS = 8
 
+# A message still arriving may always keep this much, whatever the trace holds elsewhere.
+_FRAMER_KEPT_OVER_BUDGET = 8 * 1024
+
 CLIENT, SERVER = 0, 1  # direction index: data sent by the client (EV) or by the server (EVSE)
 _DIRECTION_NAMES = (ev.EV_TO_EVSE, ev.EVSE_TO_EV)
 
 
+# How a connection ended, as the CONNECTION event's name says it.
+CLOSED = "TCP connection closed"  # FIN (``by``: who sent the first FIN)
+RESET = "TCP connection reset"  # RST (``by``: who sent it)
+OPEN_AT_END = "TCP connection open at end of capture"  # no FIN, no RST: the capture stopped
+REPLACED = "TCP connection replaced"  # a new SYN on the same port pair without FIN or RST first
+EVICTED = "TCP connection evicted"  # too many connections open at once: the oldest is given up
+
+
+def side_name(direction: int) -> str:
+    return "EV" if direction == CLIENT else "EVSE"
+
+
 class V2gConnection:
-    """Endpoints: ``client`` is the EV (EVCC opens the TCP connection), ``server`` the EVSE (SECC)."""
+    """Endpoints: ``client`` is the EV (EVCC opens the TCP connection), ``server`` the EVSE (SECC).
+
+    ``id`` is None until the connection shows V2GTP or TLS; then ``numbers()`` gives it the next
+    connection number, so the numbers users see count V2G connections only.
+    """
 
     __slots__ = ("id", "client", "server", "known_port", "content", "streams", "framers", "tls",
-                 "schema", "sequence", "_probed", "closed", "decode_exi", "messages")
+                 "schema", "sequence", "_probed", "closed", "decode_exi", "messages", "_numbers",
+                 "first_fin", "last_time", "last_frame", "has_data", "_budget", "_framer_bytes")
 
-    def __init__(self, connection_id: int, client: tuple[bytes, int], server: tuple[bytes, int],
-                 known_port: bool, forced_schema: str | None, decode_exi: bool) -> None:
-        self.id = connection_id
+    def __init__(self, client: tuple[bytes, int], server: tuple[bytes, int], known_port: bool,
+                 forced_schema: str | None, decode_exi: bool, numbers: Callable[[], int],
+                 budget: BufferBudget | None = None) -> None:
+        self.id: int | None = None
+        self._numbers = numbers
         self.client = client
         self.server = server
         self.known_port = known_port  # 15118 or announced by SDP: V2G even if it starts mid-message
         self.content = UNDECIDED
-        self.streams = (StreamReassembler(), StreamReassembler())
-        self.framers = (V2gtpFramer(), V2gtpFramer())
-        self.tls: tuple[TlsTracker, TlsTracker] | None = None
+        self.streams = (StreamReassembler(budget), StreamReassembler(budget))
         self.schema = SchemaSelector(forced_schema)
+        accept = self.schema.could_decode if decode_exi else None
+        self.framers = (V2gtpFramer(accept), V2gtpFramer(accept))
+        self.tls: tuple[TlsTracker, TlsTracker] | None = None
         self.sequence = SequenceCheck()
         self._probed = [0, 0]
         self.closed = [False, False]
         self.decode_exi = decode_exi
         self.messages = 0
+        self.first_fin: int | None = None  # direction that sent the first FIN
+        self.last_time: float | None = None  # time of this connection's latest segment
+        self.last_frame: int | None = None
+        self.has_data = False  # a segment with payload was seen (not just a handshake)
+        self._budget = budget
+        self._framer_bytes = [0, 0]  # bytes each framer holds, as counted in the budget
 
     def describe(self) -> dict[str, Any]:
         return {"client": f"[{format_address(self.client[0])}]:{self.client[1]}",
@@ -59,29 +88,49 @@ class V2gConnection:
     def segment(self, direction: int, segment: TcpSegment, time: float, frame: int) -> list[Event]:
         flags = segment.flags
         stream = self.streams[direction]
+        self.last_time = time
+        self.last_frame = frame
         out: list[Event] = []
         if flags & TCP_SYN:
             stream.syn(segment.seq)
-            if direction == SERVER and not flags & 0x10:
+            if direction == SERVER and not flags & TCP_ACK:
                 return out
         if segment.payload or flags & TCP_FIN:
-            items = stream.segment(segment.seq, segment.payload, bool(flags & TCP_FIN))
+            if segment.payload:
+                self.has_data = True
+            overflows = stream.overflows
+            items = stream.segment(segment.seq, segment.payload, bool(flags & TCP_FIN), frame)
+            if stream.overflows != overflows and self.content != OTHER:
+                out.append(Event(ev.ERROR, time, frame, "TCP buffer", connection=self.id,
+                                 direction=_DIRECTION_NAMES[direction],
+                                 fields={"reason": self._overflow_reason()}))
             if items:
                 self._stream(direction, items, time, frame, out)
-        if flags & 0x10 and not flags & TCP_SYN:
+            if stream.conflicts:
+                self._conflicts(direction, time, frame, out)
+        if flags & TCP_ACK and not flags & TCP_SYN:
             items = self.streams[1 - direction].acknowledged(segment.ack)
             if items:
                 self._stream(1 - direction, items, time, frame, out)
         if flags & TCP_RST:
-            out.extend(self.close(time, frame, reset=True, by=direction))
+            out.extend(self.close(time, frame, RESET, by=direction))
         elif flags & TCP_FIN and not self.closed[direction]:
             self.closed[direction] = True
+            if self.first_fin is None:
+                self.first_fin = direction
             if self.finished:
-                out.extend(self.close(time, frame))
+                out.extend(self.close(time, frame, CLOSED, by=self.first_fin))
         return out
 
-    def close(self, time: float, frame: int, reset: bool = False, by: int | None = None) -> list[Event]:
-        """The connection ends (FIN both ways, RST, or end of the trace): flush both directions."""
+    def close(self, time: float, frame: int, how: str = CLOSED, by: int | None = None,
+              capture_end: bool = False) -> list[Event]:
+        """The connection ends (FIN both ways, RST, end of the trace, eviction): flush both directions.
+
+        ``capture_end``: the trace ends here with the connection still open (``how`` is then
+        decided from the FINs seen so far), ``time``/``frame`` are the capture's last frame.
+        """
+        if capture_end and self.first_fin is not None:
+            how, by = CLOSED, self.first_fin
         out: list[Event] = []
         for direction in (CLIENT, SERVER):
             items = self.streams[direction].flush()
@@ -89,19 +138,40 @@ class V2gConnection:
                 self._stream(direction, items, time, frame, out)
             if self.content == V2GTP:
                 self._framed(direction, self.framers[direction].flush(), time, frame, out)
+                self._account_framer(direction, time, frame, out)
+            self.streams[direction].release()
         self.closed = [True, True]
         if self.content in (V2GTP, TLS):
             if self.content == TLS:
                 out.append(self._tls_summary(time, frame))
-            out.extend(self.sequence.finish(self, time, frame))
-            what = "reset" if reset else "closed"
+            out.extend(self.sequence.finish(self, time, frame, capture_ended=how == OPEN_AT_END))
             fields = self.describe()
             if by is not None:
-                fields["by"] = "EV" if by == CLIENT else "EVSE"
+                fields["by"] = side_name(by)
+            if how == CLOSED and not (self.streams[CLIENT].fin_seen and self.streams[SERVER].fin_seen):
+                fields["half_closed"] = True  # only one side's FIN before the capture ended
             fields["messages"] = self.messages
-            out.append(Event(ev.CONNECTION, time, frame, f"TCP connection {what}", connection=self.id,
-                             fields=fields))
+            if capture_end:
+                fields["last_frame_time"] = time  # the capture's last frame
+                fields["last_frame"] = frame
+            fields["connection_last_time"] = self.last_time
+            fields["connection_last_frame"] = self.last_frame
+            out.append(Event(ev.CONNECTION, time, frame, how, connection=self.id, fields=fields))
         return out
+
+    def _conflicts(self, direction: int, time: float, frame: int, out: list[Event]) -> None:
+        stream = self.streams[direction]
+        conflicts, stream.conflicts = stream.conflicts, []
+        if self.content == OTHER:
+            return
+        for conflict in conflicts:
+            out.append(Event(
+                ev.ERROR, time, frame, "TCP overlap", connection=self.id, direction=_DIRECTION_NAMES[direction],
+                fields={"reason": f"segment of frame {conflict.dropped_frame} overlaps data of frame "
+                                  f"{conflict.kept_frame} with different bytes (stream offset {conflict.offset}, "
+                                  f"{conflict.length} bytes); the first data is kept",
+                        "kept_frame": conflict.kept_frame, "conflicting_frame": conflict.dropped_frame,
+                        "offset": conflict.offset, "length": conflict.length}))
 
     # --- stream content ------------------------------------------------------------------------
 
@@ -113,10 +183,33 @@ class V2gConnection:
                 return
         if self.content == V2GTP:
             self._framed(direction, self.framers[direction].feed(items), time, frame, out)
+            self._account_framer(direction, time, frame, out)
         elif self.content == TLS:
             for name in self.tls[direction].feed(items):
                 out.append(Event(ev.TLS, time, frame, name, connection=self.id,
                                  direction=_DIRECTION_NAMES[direction]))
+
+    def _overflow_reason(self) -> str:
+        bounds = f"{MAX_BUFFERED_BYTES // 1024} kB per direction"
+        if self._budget is not None:
+            bounds += f", {self._budget.limit // (1024 * 1024)} MiB per trace"
+        return f"out-of-order data beyond the bound ({bounds}): the missing bytes are taken as lost"
+
+    def _account_framer(self, direction: int, time: float, frame: int, out: list[Event]) -> None:
+        """Count a message still arriving against the trace's memory bound; past it, drop the message."""
+        budget = self._budget
+        if budget is None:
+            return
+        framer = self.framers[direction]
+        held = framer.buffered
+        budget.used += held - self._framer_bytes[direction]
+        self._framer_bytes[direction] = held
+        if budget.used > budget.limit and held > _FRAMER_KEPT_OVER_BUDGET:
+            problem = framer.drop(f"the trace holds more than {budget.limit // (1024 * 1024)} MiB of "
+                                  "unfinished data; looking for the next V2GTP header")
+            budget.used -= held
+            self._framer_bytes[direction] = 0
+            self._framed(direction, [problem], time, frame, out)
 
     def _recognise(self, direction: int, items: list[StreamItem], time: float, frame: int,
                    out: list[Event]) -> list[StreamItem]:
@@ -137,6 +230,7 @@ class V2gConnection:
                     self.content = OTHER
                     return []
                 continue
+            self.id = self._numbers()
             fields = self.describe()
             fields["content"] = "V2GTP" if self.content == V2GTP else "TLS"
             out.append(Event(ev.CONNECTION, time, frame, "TCP connection", connection=self.id,

@@ -7,7 +7,7 @@ trace that starts after the handshake gets the schemas tried in turn, and the as
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from collections import OrderedDict
 from typing import Any, Callable, NamedTuple
 
 from ccssniff.decode.v2gtp import PAYLOAD_TYPES
@@ -37,7 +37,11 @@ GUESS_ORDER = ("din", "iso2")
 
 # Charge loops repeat the same few byte strings; decoding each once saves most of the EXI work.
 # Messages coming out of the cache are shared: consumers must treat them as read-only.
-_CACHE_SIZE = 4096
+# A decoded message takes about a hundred times its payload in memory, so the cache is bounded by
+# payload bytes and keeps only small payloads (the repeating ones are a few dozen bytes).
+_CACHE_ENTRIES = 4096
+_CACHE_BYTES = 256 * 1024
+_CACHE_MAX_PAYLOAD = 4096
 
 
 class DecodeOutcome(NamedTuple):
@@ -60,8 +64,38 @@ def _load_decoder() -> tuple[Callable[[bytes, str], Any] | None, type[Exception]
 _decode, _DecodeError, _UNAVAILABLE = _load_decoder()
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
-def _decode_cached(payload: bytes, grammar: str) -> tuple[Any, str | None]:
+class _PayloadCache:
+    """Least recently used decode results, bounded by entries and by payload bytes."""
+
+    __slots__ = ("_entries", "_bytes")
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[bytes, str], tuple[Any, str | None]] = OrderedDict()
+        self._bytes = 0
+
+    def decode(self, payload: bytes, grammar: str) -> tuple[Any, str | None]:
+        if len(payload) > _CACHE_MAX_PAYLOAD:
+            return _decode_uncached(payload, grammar)
+        key = (payload, grammar)
+        entries = self._entries
+        result = entries.get(key)
+        if result is not None:
+            entries.move_to_end(key)
+            return result
+        result = _decode_uncached(payload, grammar)
+        entries[key] = result
+        self._bytes += len(payload)
+        while len(entries) > _CACHE_ENTRIES or self._bytes > _CACHE_BYTES:
+            (old_payload, _), _ = entries.popitem(last=False)
+            self._bytes -= len(old_payload)
+        return result
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+
+def _decode_uncached(payload: bytes, grammar: str) -> tuple[Any, str | None]:
     try:
         return _decode(payload, grammar), None
     except _DecodeError as error:
@@ -75,7 +109,10 @@ def decode_exi(payload: bytes, grammar: str) -> tuple[Any, str | None]:
     """(message, None) or (None, reason)."""
     if _decode is None:
         return None, _UNAVAILABLE
-    return _decode_cached(bytes(payload), grammar)
+    return _CACHE.decode(bytes(payload), grammar)
+
+
+_CACHE = _PayloadCache()
 
 
 def decoder_available() -> bool:
@@ -123,6 +160,26 @@ class SchemaSelector:
             # After an ISO 15118-20 handshake 0x8001 only carries the handshake itself.
             return self._outcome(APP_HANDSHAKE, payload, None)
         return self._guess(payload)
+
+    def could_decode(self, payload_type: int, payload: bytes) -> bool:
+        """Whether ``payload`` decodes as a message of this connection, changing no state."""
+        if self.forced is not None and self.forced not in PROTOCOL_NAMES:
+            grammars: tuple[str, ...] = (self.forced,)
+        elif PAYLOAD_TYPES.get(payload_type, ("", None))[1] is not None:
+            grammars = (PAYLOAD_TYPES[payload_type][1],)
+        elif payload_type != 0x8001:
+            return False
+        elif self.protocol in ("din", "iso2"):
+            grammars = (self.protocol,) if self.handshake_done else (APP_HANDSHAKE, self.protocol)
+        elif self.protocol == "iso20":
+            grammars = (APP_HANDSHAKE,)
+        else:
+            grammars = (APP_HANDSHAKE,) + GUESS_ORDER
+        for grammar in grammars:
+            message, _ = decode_exi(payload, grammar)
+            if message is not None and not message.warnings:
+                return True
+        return False
 
     def _outcome(self, grammar: str, payload: bytes, note: str | None) -> DecodeOutcome:
         message, error = decode_exi(payload, grammar)

@@ -75,12 +75,23 @@ class SequenceCheck:
                       fields={"detail": violation.detail, "state": violation.state,
                               "message": violation.message, "expected": list(violation.expected)})]
 
-    def finish(self, connection: Any, time: float, frame: int) -> list[Event]:
-        """End of the connection: a request still waiting never got its response."""
+    def finish(self, connection: Any, time: float, frame: int, capture_ended: bool = False) -> list[Event]:
+        """End of the connection: a request still waiting never got its response.
+
+        ``capture_ended``: the connection was still open when the capture stopped at ``time``. A
+        request then is a violation only if it had waited longer than the standard allows.
+        """
         tracker = self._tracker
         if tracker is None or tracker.pending is None:
             return []
+        detail = f"{tracker.pending}Req was never answered"
+        if capture_ended:
+            deadline = tracker.next_deadline()
+            if deadline is None or time <= deadline.at:
+                return []  # the capture stopped while the answer could still come
+            timeout = tracker.table.msg_timeout(tracker.pending)
+            detail = f"{tracker.pending}Req was not answered within {timeout:g} s before the capture ended"
         return [Event(ev.SEQUENCE, time, frame, "missing_response", connection=connection.id,
-                      fields={"detail": f"{tracker.pending}Req was never answered", "state": tracker.state,
+                      fields={"detail": detail, "state": tracker.state,
                               "message": tracker.pending + "Req",
                               "expected": [tracker.pending + "Res"]})]

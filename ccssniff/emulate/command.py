@@ -59,22 +59,37 @@ def emulate() -> None:
     """
 
 
+PROTOCOL_HELP = "din: DIN SPEC 70121; iso2: ISO 15118-2; iso20: ISO 15118-20."
+MODE_HELP = "Energy transfer: dc (DC charging) or ac (AC charging through the car's on-board charger)."
+
+
 @emulate.command()
 @click.option("-w", "--write", "output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="pcapng file to write the session to.")
-@click.option("--protocol", type=click.Choice(PROTOCOLS), default="din", show_default=True)
-@click.option("--mode", type=click.Choice(MODES), default="dc", show_default=True)
+              help="pcapng file to write the session to (every frame, as a sniffer on the cable would see it).")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="din", show_default=True,
+              help="The one protocol both stacks offer and accept: " + PROTOCOL_HELP)
+@click.option("--mode", type=click.Choice(MODES), default="dc", show_default=True, help=MODE_HELP)
 @click.option("--charge-time", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Seconds of charge loop before the EV stops (0: until the target SOC).")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the simulated randomness.")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Seed of the simulated randomness (RunID, network key, session ID): same seed, same file.")
 @click.option("--start-time", type=float, default=1_767_225_600.0, show_default=True,
-              help="Simulated clock at the start, Unix seconds.")
+              help="Simulated clock at the start, Unix seconds (the frames' timestamps start here).")
 @simulation_options
 def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> None:
     """Run both stacks in one process and record the session as a real wire carries it.
 
     No root and no network needed: the frames (HomePlug SLAC, IPv6 neighbour discovery, SDP,
-    TCP, V2GTP with EXI) get timestamps from a simulated clock.
+    TCP, V2GTP with EXI) get timestamps from a simulated clock, so a 60 s charge takes well
+    under a second. Prints the outcome and the messages sent; exit status 1 if the session failed.
+
+    \b
+    Examples:
+      ccssniff emulate lab -w lab.pcapng                        DIN 70121 DC, 60 s of charging
+      ccssniff emulate lab --protocol iso2 --mode ac -w ac.pcapng
+      ccssniff emulate lab --protocol iso20 --charge-time 0 --start-soc 75 --target-soc 80 -w full.pcapng
+      ccssniff emulate lab --config lab.toml --evse-max-power 50000 -w limited.pcapng
+      ccssniff decode lab.pcapng --summary                       then look at what was made
     """
     from ccssniff.capture.pcapng import PcapngWriter
     from ccssniff.emulate.lab import LabConfig, run_lab
@@ -104,13 +119,17 @@ def lab(output, protocol, mode, charge_time, seed, start_time, **simulation) -> 
 def side_command(side: str):
     @click.argument("interface")
     @click.option("--protocol", "protocols", multiple=True, type=click.Choice(PROTOCOLS),
-                  help="Protocol offered/accepted, repeatable, in order of preference (default: din).")
-    @click.option("--mode", type=click.Choice(MODES), default="dc", show_default=True)
+                  help="Protocol offered/accepted, repeatable, in order of preference (default: din). "
+                       + PROTOCOL_HELP)
+    @click.option("--mode", type=click.Choice(MODES), default="dc", show_default=True, help=MODE_HELP)
     @click.option("--no-slac", is_flag=True, help="Skip SLAC (for peers without it, or plain Ethernet).")
     @click.option("--modem", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
                   help="'none': no local HomePlug modem to give the SLAC key to (CM_SET_KEY skipped).")
-    @click.option("--port", type=click.IntRange(0, 65535), default=0,
-                  help="TCP port the EVSE listens on (0: a random one, announced in SDP).")
+    @click.option("--port", type=click.IntRange(0, 65535), default=0, help={
+        "evse": "TCP port the charger listens on and announces in SDP (0: a random one in 49152-65535).",
+        "pev": "TCP port the car connects to, instead of the one the charger announces in its SDP response "
+               "(0: the announced one); for chargers that announce a wrong port. The address stays SDP's.",
+    }[side])
     @click.option("--charge-time", type=click.FloatRange(min=0), default=60.0, show_default=True,
                   help="Seconds of charge loop before the EV stops (0: until the target SOC).")
     @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
@@ -121,9 +140,11 @@ def side_command(side: str):
     @click.option("-w", "--write", "record", type=click.Path(dir_okay=False, path_type=Path),
                   help="Record every frame on the interface to this pcapng file.")
     @click.option("--seed", type=int, help="Seed for session IDs, RunIDs and keys (default: random).")
+    @click.option("--show-key", is_flag=True,
+                  help="Log the SLAC network key (NMK) in full with -v; by default only its first and last byte.")
     @simulation_options
     def command(interface, protocols, mode, no_slac, modem, port, charge_time, timeout, relaxed_timing,
-                record, seed, **simulation):
+                record, seed, show_key, **simulation):
         import asyncio
 
         from ccssniff.emulate.driver import DriverError, EmulatorConfig, Progress, run_side
@@ -131,8 +152,9 @@ def side_command(side: str):
 
         config = EmulatorConfig(interface=interface, protocols=tuple(protocols) or ("din",), mode=mode,
                                 params=simulation_params(**simulation), slac=not no_slac, modem=modem,
-                                port=port, charge_time=charge_time or None, timeout=timeout,
-                                record=record, seed=seed, relaxed_timing=relaxed_timing)
+                                charge_time=charge_time or None, timeout=timeout, record=record, seed=seed,
+                                relaxed_timing=relaxed_timing, show_key=show_key,
+                                **({"port": port} if side == "evse" else {"peer_port": port}))
         progress = Progress(soc=config.params.battery.start_soc)
         try:
             with live_progress(progress, title=f"{side.upper()} on {interface}"):

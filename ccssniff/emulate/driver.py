@@ -31,6 +31,7 @@ from ccssniff.emulate.sdp import Discovered, DiscoveryFailed, SdpClient, SdpServ
 from ccssniff.emulate.v2g_evse import SendMessage, SessionEnded, V2gEvse
 from ccssniff.emulate.v2g_messages import LOOP_REQUESTS
 from ccssniff.emulate.v2g_pev import V2gPev
+from ccssniff.homeplug.keys import render_key
 from ccssniff.standards import message_parts
 from ccssniff.standards import sdp as sdp_std
 from ccssniff.standards.physical import physical_value
@@ -63,6 +64,8 @@ class EmulatorConfig:
     record: Path | None = None
     seed: int | None = None
     relaxed_timing: float = 1.0  # multiplies the V2G timeouts the machines enforce
+    show_key: bool = False  # log the SLAC network key (NMK) in full instead of masked
+    peer_port: int = 0  # PEV: connect to this TCP port instead of the one SDP announced (0: that one)
 
 
 @dataclass
@@ -203,7 +206,7 @@ async def run_slac(side: str, config: EmulatorConfig, rng: random.Random, progre
     finally:
         link.close()
     progress.phase = "SLAC matched"
-    log.info("SLAC matched: %s", outcome[0])
+    log.info("SLAC matched: %s, NMK %s", outcome[0], render_key(outcome[0].nmk, config.show_key))
 
 
 # --- V2G over kernel TCP ----------------------------------------------------------------------
@@ -494,9 +497,13 @@ async def run_pev(config: EmulatorConfig, progress: Progress) -> SessionEnded:
     if config.slac:
         await run_slac("pev", config, rng, progress)
     address, port = await discover(config, progress)
+    port = config.peer_port or port
     progress.phase = f"TCP to [{address}]:{port}"
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(f"{address}%{config.interface}", port), timeout=config.timeout)
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(f"{address}%{config.interface}", port), timeout=config.timeout)
+    except OSError as exc:
+        raise DriverError(f"cannot connect to the charger at [{address}]:{port}: {exc.strerror or exc}") from None
     circuit = DcCircuit(config.params)
     machine = V2gPev(circuit, protocols=config.protocols, mode=config.mode, rng=rng,
                      relaxed_timing=config.relaxed_timing)
@@ -504,6 +511,7 @@ async def run_pev(config: EmulatorConfig, progress: Progress) -> SessionEnded:
 
 
 async def run_side(side: str, config: EmulatorConfig, progress: Progress) -> SessionEnded:
+    interface_mac(config.interface)  # a missing interface is one clear line, before any capture opens
     recorder = Recorder(config.interface, config.record) if config.record else None
     try:
         if side == "evse":

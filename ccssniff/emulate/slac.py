@@ -38,7 +38,7 @@ TT_matching_repetition, and the EVSE waits for a new CM_SLAC_PARAM.REQ. When no 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ccssniff.homeplug import (
@@ -97,7 +97,7 @@ class SendFrame:
 @dataclass(frozen=True)
 class SlacMatched:
     nid: bytes
-    nmk: bytes
+    nmk: bytes = field(repr=False)  # secret: logs show it through render_key, masked unless asked
     peer_mac: MacAddress  # the other side's host: the EVSE for the PEV, the PEV for the EVSE
     run_id: bytes
 

@@ -6,7 +6,8 @@ items become one precompiled ``struct.Struct``, so parsing a fixed message is a 
 ``unpack_from``. Items:
 
     UInt(name, size, enum=...)   little-endian unsigned integer of 1, 2 or 4 bytes
-    Bytes(name, size)            fixed-size byte string (keys, IDs, reserved bytes)
+    Bytes(name, size)            fixed-size byte string (IDs, reserved bytes)
+    Key(name, size=16)           secret key (NMK, NEK), parsed to a NetworkKey that prints masked
     Mac(name)                    6-byte address, parsed to a MacAddress
     Count(name, of=...)          element count of a later array; not stored, written as len(array)
     Array(name, element, count=) list of UInt values or of nested records
@@ -23,6 +24,7 @@ import dataclasses
 import struct
 from typing import Any, Callable, ClassVar, Mapping
 
+from .keys import NetworkKey, mask_key
 from .notation import MacAddress, format_hex, mac_from_wire
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -120,6 +122,17 @@ class Bytes(Item):
         if not isinstance(value, (bytes, bytearray)) or len(value) != self.size:
             raise LayoutError(self.name, f"needs exactly {self.size} bytes, got {value!r}")
         return bytes(value)
+
+
+class Key(Bytes):
+    """A secret key (NMK, NEK): bytes in the record, masked in its repr and descriptions
+    (a NetworkKey, which renderers reveal only on request)."""
+
+    def __init__(self, name: str, size: int = 16, *, when: Predicate | None = None):
+        super().__init__(name, size, when=when)
+
+    def describe(self, value: Any) -> Any:
+        return NetworkKey(value)
 
 
 class Mac(Bytes):
@@ -376,6 +389,8 @@ class Record:
                 continue  # zero reserved bytes are noise in a repr
             if isinstance(value, MacAddress):
                 text = str(value)
+            elif isinstance(self._items[name], Key):
+                text = mask_key(value)
             elif isinstance(value, bytes):
                 text = value.hex() or "''"
             else:

@@ -6,9 +6,10 @@ Layouts: HomePlug Green PHY 1.1 and ISO 15118-3 Annex A (SLAC family), HomePlug 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from .fields import Array, Bytes, Count, Mac, Nibbles, Record, Rest, UInt, record
+from .fields import Array, Bytes, Count, Key, Mac, Nibbles, Record, Rest, UInt, record
 from .mme import QUALCOMM_OUI, Mme, message
 from .notation import BROADCAST, format_hex
 
@@ -203,7 +204,7 @@ class CmSlacMatchCnf(Mme):
         Bytes("reserved", 8),
         Bytes("nid", NID),
         Bytes("reserved2", 1),
-        Bytes("nmk", KEY),
+        Key("nmk", KEY),
     )
     summary = ("run_id", "pev_mac", "evse_mac", "nid", "nmk")
 
@@ -222,7 +223,7 @@ class CmSetKeyReq(Mme):
         UInt("cco_capability", enum=CCO_CAPABILITIES),
         Bytes("nid", NID),
         UInt("new_eks", default=0x01),
-        Bytes("new_key", KEY),
+        Key("new_key", KEY),
     )
     summary = ("key_type", "nid", "new_key")
 
@@ -389,3 +390,57 @@ class VsNwInfoCnfV0(Mme):
         Array("networks", NetworkInfoV0, count="num_networks"),
     )
     summary = (("nids", _nids), ("stations", _stations))
+
+
+# --- Test-system diagnostics ------------------------------------------------------------------
+
+ST_IOTECHA_OUI = bytes.fromhex("0080E1")
+DSPACE_OUI = bytes.fromhex("644D70")
+# IEC 61851-1 control pilot states as the ST/IoTecha firmware reports them (odd codes are the
+# states, even codes the bands between two of them).
+CP_STATES = {0x00: "invalid", 0x01: "A", 0x02: "A-B", 0x03: "B", 0x04: "B-C", 0x05: "C", 0x06: "C-D",
+             0x07: "D", 0x08: "D-E", 0x09: "E", 0x0A: "F"}
+
+
+@message(0xA22E, "STP_CPSTATE.IND", oui=ST_IOTECHA_OUI)
+class StpCpStateInd(Mme):
+    """Control pilot state change that ST/IoTecha based test systems (e.g. dSPACE DS5366) send."""
+
+    layout = (
+        UInt("mme_version"),
+        Bytes("reserved", 3),
+        UInt("message_version"),
+        UInt("cp_state", enum=CP_STATES),
+        UInt("pwm_duty"),  # %
+        UInt("pwm_frequency", 2),  # Hz, 0 without PWM
+        UInt("cp_voltage", 2),  # mV
+        UInt("adc_channels"),  # bit mask of the channels below that carry a reading
+        UInt("adc_channel_1", 2),  # mV
+        UInt("adc_channel_2", 2),  # mV
+        UInt("adc_channel_3", 2),  # mV
+        Rest("extension"),
+    )
+    summary = ("cp_state", "pwm_duty", "pwm_frequency", ("cp_voltage_v", lambda msg: msg.cp_voltage / 1000))
+
+
+def _diagnostic_parts(msg: Any) -> list[str]:
+    return msg.text.rstrip(b"\0").decode("utf-8", "replace").split("|", 4)
+
+
+def _diagnostic_values(msg: Any) -> Any:
+    parts = _diagnostic_parts(msg)
+    if len(parts) < 5:
+        return None
+    try:
+        return json.loads(parts[4])
+    except ValueError:
+        return parts[4]
+
+
+@message(0x8002, "DSPACE_SCS_DIAG.IND", oui=DSPACE_OUI)
+class DspaceScsDiagInd(Mme):
+    """Diagnostics a dSPACE test system broadcasts: ``source|tool|version|title|{JSON values}``
+    (plug, pilot and power stage readings), self-describing text."""
+
+    layout = (Rest("text"),)
+    summary = (("source", lambda msg: _diagnostic_parts(msg)[0]), ("values", _diagnostic_values))

@@ -14,6 +14,7 @@ import struct
 from typing import Any, Callable, ClassVar
 
 from .fields import LayoutError, Record, record
+from .names import PUBLIC, VENDOR
 from .notation import MacAddress, mac_from_wire
 
 ETHERTYPE_HOMEPLUG_AV = 0x88E1
@@ -21,6 +22,49 @@ ETHERTYPE_VLAN = 0x8100
 ETHERNET_MIN_FRAME = 60  # without FCS
 QUALCOMM_OUI = bytes.fromhex("00B052")
 VARIANTS = ("REQ", "CNF", "IND", "RSP")
+# Qualcomm vendor MMEs that Wireshark leaves unnamed, by the names of Qualcomm's own public
+# toolkit (open-plc-utils, mme/qualcomm.h): base MMTYPE (REQ) -> name without the variant.
+QUALCOMM_TOOLKIT_NAMES = {
+    0xA044: "VS_ARPC", 0xA060: "VS_HOST_ACTION", 0xA064: "VS_RD_BLK_NVM", 0xA074: "VS_NW_INFO_STATS",
+    0xA078: "VS_SLAVE_MEM", 0xA07C: "VS_FAC_DEFAULTS", 0xA080: "VS_PTS_NVM", 0xA084: "VS_MULTICAST_INFO",
+    0xA088: "VS_CLASSIFICATION", 0xA08C: "VS_DIAG_STAGE", 0xA094: "VS_SET_LED_BEHAVIOR",
+    0xA098: "VS_WRITE_AND_EXECUTE_APPLET", 0xA09C: "VS_MDIO_COMMAND", 0xA0A0: "VS_SLAVE_REG",
+    0xA0A4: "VS_BANDWIDTH_LIMITING", 0xA0A8: "VS_SNID_OPERATION", 0xA0AC: "VS_NN_MITIGATE",
+    0xA0B0: "VS_MODULE_OPERATION", 0xA0B4: "VS_DIAG_NETWORK_PROBE", 0xA0BC: "VS_GPIO_STATE_CHANGE",
+    0xA0C0: "VS_CONN_ADD", 0xA0C4: "VS_CONN_MOD", 0xA0C8: "VS_CONN_REL", 0xA0CC: "VS_CONN_INFO",
+    0xA0D0: "VS_MULTIPORT_LNK_STA", 0xA0D4: "VS_RAND_MAC_ADDR", 0xA0D8: "VS_CUSTOM_INFO",
+    0xA0DC: "VS_EM_ID_TABLE", 0xA0E0: "VS_STANDBY", 0xA0E4: "VS_SLEEPSCHEDULE",
+    0xA0E8: "VS_SLEEPSCHEDULE_NOTIFICATION", 0xA0F0: "VS_MICROCONTROLLER_DIAG", 0xA0F4: "VS_DEBUG_INFO",
+    0xA0F8: "VS_GET_PROPERTY", 0xA100: "VS_SET_PROPERTY", 0xA104: "VS_PHYSWITCH_MDIO",
+    0xA108: "VS_FLASH_ERASE", 0xA10C: "VS_SELFTEST_ONETIME_CONFIG", 0xA110: "VS_SELFTEST_RESULTS",
+    0xA114: "VS_MDU_TRAFFIC_STATS", 0xA118: "VS_FORWARD_CONFIG", 0xA148: "VS_ACCESS_LEVEL_CONTROL",
+    0xA200: "VS_HYBRID_INFO",
+}
+# Vendor diagnostics that neither Wireshark nor a public document names, seen from QCA modems and
+# test systems (the latter with a zero OUI): named here, not decoded.
+UNDOCUMENTED = {
+    (0xA14E, QUALCOMM_OUI): "VS_DIAG_A14E.IND",
+    (0xA14E, bytes(3)): "VS_DIAG_A14E.IND",
+}
+
+
+def known_name(mmtype: int, oui: bytes | None = None) -> str | None:
+    """The name of an MMTYPE (with its vendor OUI in the vendor range): Wireshark's in our
+    spelling, else Qualcomm's toolkit's, else ours for a known diagnostic; None when nobody names it."""
+    if mmtype < 0x8000:
+        return PUBLIC.get(mmtype)
+    vendor = VENDOR.get(oui) if oui is not None else None
+    if vendor is not None and mmtype in vendor[1]:
+        return vendor[1][mmtype]
+    if oui == QUALCOMM_OUI and mmtype & ~3 in QUALCOMM_TOOLKIT_NAMES:
+        return f"{QUALCOMM_TOOLKIT_NAMES[mmtype & ~3]}.{variant_name(mmtype)}"
+    return UNDOCUMENTED.get((mmtype, oui))
+
+
+def vendor_name(oui: bytes) -> str | None:
+    """'Qualcomm Atheros' for a vendor OUI whose MMEs are named, else None."""
+    vendor = VENDOR.get(bytes(oui))
+    return vendor[0] if vendor is not None else None
 
 
 class MmeError(ValueError):
@@ -137,7 +181,8 @@ class GenericMme(Mme):
 
     @property
     def name(self) -> str:  # type: ignore[override]
-        return f"MMTYPE_0x{self.mmtype:04X}.{variant_name(self.mmtype)}"
+        oui = bytes(self.payload[:3]) if self.mmtype >= 0x8000 else None
+        return known_name(self.mmtype, oui) or f"MMTYPE_0x{self.mmtype:04X}.{variant_name(self.mmtype)}"
 
     def layout_values(self) -> dict[str, Any]:
         return {"mmtype": self.mmtype, "payload": self.payload}

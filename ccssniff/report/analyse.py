@@ -81,7 +81,9 @@ def assemble(path: str, summary: dict[str, Any], data: TraceData) -> FileReport:
         total = sum(limited.values())
         shares = {who: seconds / total for who, seconds in limited.items()} if total > 0 else {}
         verdicts = entry.get("verdicts") if entry.get("verdicts") is not None else summary.get("verdicts")
-        groups = _group_verdicts(verdicts, session) if verdicts is not None else _group_collected(session)
+        outcome = entry.get("outcome") if isinstance(entry.get("outcome"), dict) else {}
+        groups = (_group_verdicts(verdicts, session, outcome) if verdicts is not None
+                  else _group_collected(session))
         report.sessions.append(SessionReport(entry, session, bars, shares, groups))
     return report
 
@@ -103,10 +105,10 @@ def _bar(phase: str, span: PhaseSpan, summary_phases: dict[str, float], session:
 
 def _communication_setup(sdp: PhaseSpan | None, session: SessionData) -> PhaseBar | None:
     """SDP to SessionSetupRes, against V2G_EVCC_CommunicationSetup_Timeout."""
-    setup = session.phases.get("session setup")
-    if sdp is None or setup is None or session.table is None or sdp.first_time > setup.last_time:
+    setup = session.session_setup_response
+    if sdp is None or setup is None or session.table is None or sdp.first_time > setup[0]:
         return None
-    span = PhaseSpan(sdp.first_time, setup.last_time, sdp.first_frame, setup.last_frame)
+    span = PhaseSpan(sdp.first_time, setup[0], sdp.first_frame, setup[1])
     return PhaseBar(COMMUNICATION_SETUP, span, round(span.duration, 6), session.table.communication_setup_timeout,
                     "V2G_EVCC_CommunicationSetup_Timeout")
 
@@ -134,27 +136,36 @@ def trace_level_verdicts(summary: dict[str, Any], sessions: list[SessionData]) -
     return [entry for entry in summary.get("verdicts") or [] if not any(_belongs(entry, s) for s in sessions)]
 
 
-def _group_verdicts(verdicts: list[dict[str, Any]], session: SessionData) -> list[tuple[Verdict, list[Verdict]]]:
-    """The summary's verdicts under their first causes (``caused_by`` empty for a cause)."""
+def _group_verdicts(verdicts: list[dict[str, Any]], session: SessionData,
+                    outcome: dict[str, Any]) -> list[tuple[Verdict, list[Verdict]]]:
+    """The summary's verdicts under their causes (``caused_by``: the frame of the cause).
+
+    A failed session's first cause comes first, also when it is no verdict of its own (a TCP
+    reset, a timeout at the end of the capture): it then heads the verdicts that follow from it.
+    """
     def as_verdict(entry: dict[str, Any]) -> Verdict:
         return Verdict(str(entry.get("kind", "")), str(entry.get("name", "")), int(entry.get("frame") or 0), 0.0,
                        str(entry.get("text", "")), entry.get("caused_by"))
 
-    mine = [entry for entry in verdicts if _belongs(entry, session)]
-    causes = [(index, as_verdict(entry)) for index, entry in enumerate(mine) if entry.get("caused_by") is None]
-    groups: list[tuple[Verdict, list[Verdict]]] = [(cause, []) for _, cause in causes]
-    for index, entry in enumerate(mine):
-        caused_by = entry.get("caused_by")
-        if caused_by is None:
-            continue
-        verdict = as_verdict(entry)
-        for position, (cause_index, cause) in enumerate(causes):
-            if caused_by in (cause_index, cause.frame, cause.name, cause.text):
-                groups[position][1].append(verdict)
-                break
-        else:
-            if groups:
-                groups[0][1].append(verdict)
-            else:
+    mine = [as_verdict(entry) for entry in verdicts if _belongs(entry, session)]
+    groups: list[tuple[Verdict, list[Verdict]]] = []
+    by_frame: dict[int, list[Verdict]] = {}
+    first_frame = outcome.get("frame") if outcome.get("result") == "failed" else None
+    if first_frame is not None and not any(v.frame == first_frame and v.caused_by is None for v in mine):
+        cause = Verdict("outcome", str(outcome.get("result")), int(first_frame), 0.0, str(outcome.get("cause") or ""))
+        groups.append((cause, []))
+        by_frame[cause.frame] = groups[-1][1]
+    for verdict in mine:
+        if verdict.caused_by is None:
+            groups.append((verdict, []))
+            by_frame.setdefault(verdict.frame, groups[-1][1])
+    for verdict in mine:
+        if verdict.caused_by is not None:
+            followers = by_frame.get(verdict.caused_by)
+            if followers is None:  # its cause was not kept: it stands on its own
                 groups.append((verdict, []))
+            else:
+                followers.append(verdict)
+    # the first cause first, the others in frame order
+    groups.sort(key=lambda group: (group[0].frame != first_frame, group[0].frame))
     return groups

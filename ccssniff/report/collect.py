@@ -14,28 +14,20 @@ from ccssniff.decode import events as ev
 from ccssniff.decode.body import content_of
 from ccssniff.decode.events import Event
 from ccssniff.decode.schema import PROTOCOL_NAMES
-from ccssniff.decode.session import (LIMITED_BY_CURRENT, LIMITED_BY_EV, LIMITED_BY_POWER,
+from ccssniff.decode.session import PHASES
+from ccssniff.decode.measurements import (LIMITED_BY_CURRENT, LIMITED_BY_EV, LIMITED_BY_POWER,
                                      LIMITED_BY_VOLTAGE)
 from ccssniff.report.series import Series
 from ccssniff.standards.physical import is_physical_value, physical_value
 from ccssniff.standards import SequenceTable, TABLES, table_for_namespace
 
-# Phases of a V2G session, finer than the summary's: the summary's "setup" is split in four and
-# its "stop" in two, so that each bar can be set against its own limit.
-V2G_PHASES = ("handshake", "session setup", "service and payment", "authorization", "parameter discovery",
-              "cable check", "pre-charge", "charge loop", "stop", "welding detection")
-TRACE_PHASES = ("SLAC", "SDP")
-PHASE_ORDER = TRACE_PHASES + V2G_PHASES
+# The summary's phases, and the same rule for which message belongs to which (the decoder's
+# session model keeps only each phase's seconds; the report needs where each one lies in time).
+PHASE_ORDER = PHASES
 
 _PHASE_OF_MESSAGE = {
     "supportedAppProtocol": "handshake",
-    "SessionSetup": "session setup",
-    "ServiceDiscovery": "service and payment", "ServiceDetail": "service and payment",
-    "ServicePaymentSelection": "service and payment", "PaymentServiceSelection": "service and payment",
-    "ServiceSelection": "service and payment", "PaymentDetails": "service and payment",
-    "CertificateInstallation": "service and payment", "CertificateUpdate": "service and payment",
     "ContractAuthentication": "authorization", "Authorization": "authorization",
-    "AuthorizationSetup": "authorization",
     "ChargeParameterDiscovery": "parameter discovery", "DC_ChargeParameterDiscovery": "parameter discovery",
     "AC_ChargeParameterDiscovery": "parameter discovery", "WPT_ChargeParameterDiscovery": "parameter discovery",
     "ScheduleExchange": "parameter discovery",
@@ -43,11 +35,10 @@ _PHASE_OF_MESSAGE = {
     "PreCharge": "pre-charge", "DC_PreCharge": "pre-charge",
     "CurrentDemand": "charge loop", "ChargingStatus": "charge loop", "DC_ChargeLoop": "charge loop",
     "AC_ChargeLoop": "charge loop", "WPT_ChargeLoop": "charge loop", "MeteringReceipt": "charge loop",
-    "MeteringConfirmation": "charge loop",
-    "SessionStop": "stop",
     "WeldingDetection": "welding detection", "DC_WeldingDetection": "welding detection",
+    "SessionStop": "stop",
 }
-_OTHER_SETUP = "session setup"
+_OTHER_SETUP = "setup"
 _CHARGE_LOOP_RESPONSES = ("CurrentDemandRes", "DC_ChargeLoopRes")
 _SOC_FIELDS = ("EVRESSSOC", "PresentSOC")
 # Quantities worth a line: physical values with these units, plus SOC and the meter reading.
@@ -157,6 +148,7 @@ class SessionData:
     dropped_verdicts: int = 0
     late_responses: int = 0  # answered later than V2G_EVCC_Msg_Timeout
     messages: int = 0
+    session_setup_response: tuple[float, int] | None = None  # (time, frame) of SessionSetupRes
     _pending: tuple[str, float, int] | None = None
     _stopping: bool = False
 
@@ -173,6 +165,8 @@ class SessionData:
         base = _base(name)
         content = content_of(event.message)
         _spans_add(self.phases, self._phase(base, content), event.time, event.frame)
+        if name == "SessionSetupRes" and self.session_setup_response is None:
+            self.session_setup_response = (event.time, event.frame)
         self._values(name, content, event.time)
         if name.endswith("Req"):
             self._pending = (base, event.time, event.frame)
@@ -188,7 +182,7 @@ class SessionData:
         if base == "PowerDelivery":
             # The same rule as the summary: a request says start or stop; its response follows it.
             if "ReadyToChargeState" in content:
-                self._stopping = not content["ReadyToChargeState"]
+                self._stopping = content["ReadyToChargeState"] is False
             elif "ChargeProgress" in content:
                 self._stopping = content["ChargeProgress"] in ("Stop", "Standby")
             return "stop" if self._stopping else "charge loop"

@@ -73,6 +73,11 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
+# The decode summary's measured quantities as the page names them (others: the key in words).
+_RANGE_LABELS = {"voltage": "EVSE present voltage", "current": "EVSE present current",
+                 "power": "power (present voltage x current)", "soc": "SOC"}
+
+
 def _time(epoch: float | None) -> str:
     if epoch is None:
         return "unknown"
@@ -257,7 +262,9 @@ class PageBuilder:
         start = entry.get("start_time") if entry.get("start_time") is not None else data.first_time
         first_frame = entry.get("first_frame") if entry.get("first_frame") is not None else data.first_frame
         last_frame = entry.get("last_frame") if entry.get("last_frame") is not None else data.last_frame
-        duration = (data.last_time or 0) - (data.first_time or 0)
+        duration = entry.get("duration") if entry.get("duration") is not None else \
+            (data.last_time or 0) - (data.first_time or 0)
+        energy = entry.get("energy_wh")
         facts = [
             _fact("outcome", result, "outcome.result"),
             _fact("first cause", cause or None, "outcome.cause"),
@@ -268,6 +275,7 @@ class PageBuilder:
             _fact("energy transfer mode", entry.get("energy_transfer_mode"), "energy_transfer_mode"),
             _fact("EVCCID", entry.get("EVCCID"), "EVCCID"),
             _fact("EVSEID", entry.get("EVSEID"), "EVSEID"),
+            _fact("EVSEID as text", entry.get("EVSEID_text"), "EVSEID_text"),
             _fact("SessionID", entry.get("SessionID"), "SessionID"),
             _fact("payment", entry.get("payment_option"), "payment_option"),
             _fact("charger modem vendor", report.summary.get("evse_vendor"), "evse_vendor"),
@@ -278,6 +286,8 @@ class PageBuilder:
             _fact("frames", f"{first_frame} to {last_frame}", "frames"),
             _fact("V2G messages", entry.get("messages"), "messages"),
             _fact("peak power", _kilowatts((entry.get("power") or {}).get("max")), "power.max"),
+            _fact("energy", None if energy is None else f"{energy / 1000:.3f} kWh ({entry.get('energy_source')})",
+                  "energy_wh"),
         ]
         outcome_class = f"outcome-{escape(result)}" if result in ("completed", "failed", "incomplete") else ""
         parts = [f'<section class="session" id="{escape(name)}" data-connection="{data.connection}">',
@@ -288,8 +298,11 @@ class PageBuilder:
                                  f"Phases of session {data.connection}"))
         parts.append(self.values(report, session, name))
         parts.append(self.response_times(report, session, name))
+        first_frame = (entry.get("outcome") or {}).get("frame") if result == "failed" else None
+        if "outcome" not in entry and session.verdict_groups:  # a decoder that states no outcome
+            first_frame = session.verdict_groups[0][0].frame
         parts.append(self.verdicts(session.verdict_groups, data.schema_violations, data.tls_findings, [],
-                                   None, data.dropped_verdicts))
+                                   None, data.dropped_verdicts, first_frame))
         parts.append("</section>")
         return "".join(parts)
 
@@ -324,10 +337,9 @@ class PageBuilder:
                     f"</thead><tbody>{''.join(rows)}</tbody></table>") if rows else \
             '<p class="note">No charge-loop responses that say who limits (AC, or no charge loop).</p>'
         ranges = []
-        for key, label in (("voltage", "EVSE present voltage"), ("current", "EVSE present current"),
-                           ("power", "power (present voltage x current)"), ("soc", "SOC")):
-            measured = entry.get(key)
-            if measured:
+        for key, measured in entry.items():
+            if isinstance(measured, dict) and {"min", "max", "last"} <= set(measured):
+                label = _RANGE_LABELS.get(key, key.replace("_", " "))
                 unit = measured.get("unit") or ""
                 ranges.append(f'<tr data-key="{key}"><td>{escape(label)}</td>{_number(measured.get("min"), 1, unit)}'
                               f'{_number(measured.get("max"), 1, unit)}{_number(measured.get("last"), 1, unit)}</tr>')
@@ -358,13 +370,15 @@ class PageBuilder:
                 f'{_figure(plot, self._prefix(), "No request answered in this session.")}{late}{table}</section>')
 
     def verdicts(self, groups: list[tuple[Verdict, list[Verdict]]], schema: list[Verdict], tls: list[Verdict],
-                 trace_errors: list[Verdict], summary_verdicts: Any, dropped: int = 0) -> str:
+                 trace_errors: list[Verdict], summary_verdicts: Any, dropped: int = 0,
+                 first_frame: int | None = None) -> str:
         parts = ['<section class="verdicts"><h4>Verdicts</h4>']
         if groups:
             items = []
             for cause, following in groups:
                 children = "".join(f"<li>{_verdict(verdict)}</li>" for verdict in following)
-                items.append(f'<li class="cause"><strong>first cause:</strong> {_verdict(cause)}'
+                label = "first cause" if cause.frame == first_frame else "finding"
+                items.append(f'<li class="cause"><strong>{label}:</strong> {_verdict(cause)}'
                              + (f"<ul>{children}</ul>" if children else "") + "</li>")
             parts.append(f'<ul class="verdicts">{"".join(items)}</ul>')
         elif isinstance(summary_verdicts, list) and summary_verdicts:

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen)
 
-from ccssniff.decode.session import (LIMITED_BY_CURRENT, LIMITED_BY_EV, LIMITED_BY_POWER,  # noqa: E402
+from ccssniff.decode.measurements import (LIMITED_BY_CURRENT, LIMITED_BY_EV, LIMITED_BY_POWER,  # noqa: E402
                                      LIMITED_BY_VOLTAGE)
 from ccssniff.report.collect import (METER, PRESENT_POWER, SOC, TARGET_POWER, PhaseSpan,  # noqa: E402
                                      SessionData, SlacData)

@@ -23,6 +23,18 @@ def _range(values: dict[str, Any] | None) -> str:
             f"last {_number(values['last'], unit)}")
 
 
+_RESULT_STYLES = {"completed": "green", "failed": "bold red", "incomplete": "yellow"}
+
+
+def _outcome(outcome: dict[str, Any] | None) -> tuple[str, str]:
+    if outcome is None:
+        return "-", ""
+    text = outcome["result"]
+    if outcome.get("cause"):
+        text += f": {outcome['cause']}"
+    return text, _RESULT_STYLES.get(outcome["result"], "")
+
+
 def render_summary(console: Console, trace: TraceSession, title: str) -> None:
     summary = trace.to_dict()
     table = Table(title=title, show_header=False, title_justify="left")
@@ -30,11 +42,26 @@ def render_summary(console: Console, trace: TraceSession, title: str) -> None:
     table.add_column("value")
     table.add_row("frames", str(summary["frames"]))
     table.add_row("HomePlug messages", str(summary["homeplug_messages"]))
-    for phase in ("SLAC", "SDP"):
-        if phase in summary["phases"]:
-            table.add_row(f"{phase} duration", f"{summary['phases'][phase]:.3f} s")
-    if summary["sdp_security_requested"]:
-        table.add_row("SDP security requested", ", ".join(map(str, summary["sdp_security_requested"])))
+    slac = summary["slac"]
+    if slac is not None:
+        text, style = _outcome(slac["outcome"])
+        table.add_row("SLAC", text, style=style)
+        if slac["duration"] is not None:
+            table.add_row("SLAC duration", f"{slac['duration']:.3f} s ({slac['runs']} run(s))")
+        for role in ("ev", "evse"):
+            if slac.get(f"{role}_mac"):
+                vendor = summary.get(f"{role}_vendor")
+                table.add_row(f"{role.upper()} MAC", slac[f"{role}_mac"] + (f" ({vendor})" if vendor else ""))
+        if len(slac["evse_macs"]) > 1:
+            table.add_row("EVSEs answering", ", ".join(slac["evse_macs"]), style="yellow")
+    sdp = summary["sdp"]
+    if sdp is not None:
+        text, style = _outcome(sdp["outcome"])
+        table.add_row("SDP", text, style=style)
+        if sdp["duration"] is not None:
+            table.add_row("SDP duration", f"{sdp['duration']:.3f} s")
+        table.add_row("SDP security", f"requested {', '.join(map(str, sdp['security_requested'])) or '-'}, "
+                                      f"offered {sdp['security_offered'] or '-'}")
     if summary["errors"]:
         table.add_row("errors outside V2G", str(summary["errors"]), style="red")
     console.print(table)
@@ -49,16 +76,34 @@ def _session_table(session: dict[str, Any]) -> Table:
     table = Table(title=f"V2G connection {session['connection']}", show_header=False, title_justify="left")
     table.add_column("item", style="bold")
     table.add_column("value")
+    text, style = _outcome(session["outcome"])
+    if session["outcome"]["frame"] is not None and session["outcome"]["result"] != "completed":
+        text += f" [frame {session['outcome']['frame']}]"
+    table.add_row("outcome", text, style=style)
+    table.add_row("end", session["end"])
+    table.add_row("frames", f"{session['first_frame']}-{session['last_frame']}")
     table.add_row("protocol", protocol)
     for key in ("EVCCID", "EVSEID", "SessionID"):
-        table.add_row(key, str(session[key] or "-"))
+        value = str(session[key] or "-")
+        if key == "EVSEID" and session.get("EVSEID_text"):
+            value = f"{session['EVSEID_text']} (hex {value})"
+        table.add_row(key, value)
     table.add_row("energy transfer mode", str(session["energy_transfer_mode"] or "-"))
     table.add_row("payment option", str(session["payment_option"] or "-"))
     for phase in PHASES:
         if phase in session["phases"]:
             table.add_row(f"{phase} duration", f"{session['phases'][phase]:.3f} s")
-    for quantity in ("voltage", "current", "power", "soc"):
-        table.add_row(quantity if quantity != "soc" else "SOC", _range(session[quantity]))
+    for quantity, label in _QUANTITIES:
+        if session.get(quantity) is not None or quantity in ("voltage", "current", "power", "soc"):
+            table.add_row(label, _range(session.get(quantity)))
+    if session["energy_wh"] is not None:
+        table.add_row("energy", f"{session['energy_wh']:.1f} Wh")
+    if session["pre_charge"]:
+        table.add_row("pre-charge", ", ".join(f"{k} {v:g}" for k, v in session["pre_charge"].items()))
+    if session["welding_detection"]:
+        welding = session["welding_detection"]
+        table.add_row("welding detection", f"{welding.get('voltage_first', 0):g} V -> "
+                                           f"{welding.get('voltage_last', 0):g} V in {welding.get('duration', 0):.2f} s")
     loop_total = sum(session["limited_by"].values())
     for who, seconds in sorted(session["limited_by"].items(), key=lambda item: -item[1]):
         share = f" ({100 * seconds / loop_total:.0f} %)" if loop_total else ""
@@ -71,8 +116,19 @@ def _session_table(session: dict[str, Any]) -> Table:
                              f"EVSE {', '.join(tls['handshake_evse']) or '-'}", style="yellow")
     if session["errors"]:
         table.add_row("decode errors", str(session["errors"]), style="red")
+    if session["schema_violations"]:
+        table.add_row("schema violations", str(session["schema_violations"]), style="yellow")
     if session["sequence_violations"]:
-        table.add_row("sequence violations", str(session["sequence_violations"]), style="red")
-    if session["end"]:
-        table.add_row("end", session["end"])
+        follow = session["follow_on_verdicts"]
+        extra = f" ({follow} follow from the first cause)" if follow else ""
+        table.add_row("sequence violations", f"{session['sequence_violations']}{extra}", style="red")
     return table
+
+
+# (summary key, label); present values, targets, limits; shown when the session has them
+_QUANTITIES = (("voltage", "voltage"), ("current", "current"), ("power", "power"), ("soc", "SOC"),
+               ("ev_target_voltage", "EV target voltage"), ("ev_target_current", "EV target current"),
+               ("evse_max_current", "EVSE max current"), ("evse_max_voltage", "EVSE max voltage"),
+               ("evse_max_power", "EVSE max power"), ("evse_nominal_voltage", "EVSE nominal voltage"),
+               ("ev_max_current", "EV max current"), ("ev_max_voltage", "EV max voltage"),
+               ("ev_max_power", "EV max power"), ("meter_reading", "meter reading"))

@@ -9,6 +9,7 @@ from rich.text import Text
 from ccssniff.decode import events as ev
 from ccssniff.decode.body import content_of
 from ccssniff.decode.events import Event
+from ccssniff.homeplug.keys import NetworkKey, render_key
 from ccssniff.ui.values import key_values
 
 _STYLES = {ev.HOMEPLUG: "cyan", ev.NEIGHBOR: "dim", ev.SDP: "magenta", ev.CONNECTION: "blue",
@@ -17,18 +18,21 @@ _ARROWS = {ev.EV_TO_EVSE: "EV -> EVSE", ev.EVSE_TO_EV: "EVSE -> EV"}
 _HEX_SHOWN = 64  # bytes of an undecodable payload shown on the line
 
 
-def _value_text(value: Any) -> str:
+def _value_text(value: Any, show_key: bool = False) -> str:
+    if isinstance(value, NetworkKey):
+        return render_key(value, show_key)
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_value_text(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}: {_value_text(v, show_key)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+        return "[" + ", ".join(_value_text(v, show_key) for v in value) + "]"
     return str(value)
 
 
-def describe(event: Event) -> str:
-    """The event's values as one line of text (without time, direction and name)."""
+def describe(event: Event, show_key: bool = False) -> str:
+    """The event's values as one line of text (without time, direction and name); network keys
+    masked unless ``show_key``."""
     if event.kind == ev.V2G and event.message is not None:
         parts = [f"{name}={text}" for name, text in key_values(event.message)]
         if "warnings" in event.fields:
@@ -36,7 +40,7 @@ def describe(event: Event) -> str:
         return "  ".join(parts)
     if event.kind == ev.SEQUENCE:
         return event.fields.get("detail", "")
-    parts = [f"{name}={_value_text(value)}" for name, value in event.fields.items()]
+    parts = [f"{name}={_value_text(value, show_key)}" for name, value in event.fields.items()]
     if event.kind == ev.ERROR and event.payload:
         shown = event.payload[:_HEX_SHOWN].hex()
         parts.append(f"hex={shown}{'...' if len(event.payload) > _HEX_SHOWN else ''} ({len(event.payload)} bytes)")
@@ -44,9 +48,10 @@ def describe(event: Event) -> str:
 
 
 class TimelineWriter:
-    def __init__(self, console: Console, with_payload: bool = False) -> None:
+    def __init__(self, console: Console, with_payload: bool = False, show_key: bool = False) -> None:
         self._console = console
         self._with_payload = with_payload
+        self._show_key = show_key
 
     def heading(self, text: str) -> None:
         self._console.rule(text)
@@ -61,7 +66,7 @@ class TimelineWriter:
             style = "bold red" if code else "bold"
         name = event.name if event.kind not in (ev.ERROR, ev.SEQUENCE) else f"{event.kind}: {event.name}"
         line.append(f"{name:30} ", style=style)
-        line.append(describe(event), style="red" if event.is_problem else "")
+        line.append(describe(event, self._show_key), style="red" if event.is_problem else "")
         if self._with_payload and event.payload is not None and event.kind != ev.ERROR:
             line.append(f"  hex={event.payload.hex()}", style="dim")
         self._console.print(line, soft_wrap=True)

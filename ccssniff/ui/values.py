@@ -28,6 +28,28 @@ _SHOW_WHEN_TRUE = frozenset(("EVSECurrentLimitAchieved", "EVSEVoltageLimitAchiev
                              "ChargingComplete", "BulkChargingComplete"))
 _UNINTERESTING = {"EVErrorCode": "NO_ERROR", "EVSEStatusCode": "EVSE_Ready"}
 _SUFFIX = {"EVRESSSOC": " %", "PresentSOC": " %"}
+# hexBinary IDs that chargers fill with text (DIN 70121 EVSEID: "DE*PNX*E12345*1").
+TEXT_IDS = frozenset(("EVSEID",))
+
+
+def printable_text(value: Any) -> str | None:
+    """The bytes as text when every one is printable ASCII (no control codes), else None."""
+    if not isinstance(value, (bytes, bytearray)) or not value:
+        return None
+    if all(0x20 <= byte < 0x7F for byte in value):
+        return value.decode("ascii")
+    return None
+
+
+def readable_id(value: Any) -> str:
+    """An ID as a person reads it: ``DE*PNX*E12345*1 (hex 44452a...)`` when its bytes are
+    printable text, plain hex when they are not, other values (ISO's string EVSEID) as they are."""
+    text = printable_text(value)
+    if text is not None:
+        return f"{text} (hex {value.hex()})"
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
 
 
 def _walk(content: Mapping[str, Any], depth: int) -> Iterator[tuple[str, Any]]:
@@ -45,6 +67,8 @@ def _text(name: str, value: Any) -> str | None:
         return None
     if is_physical_value(value):
         return format_physical(value, name)
+    if name in TEXT_IDS:
+        return readable_id(value)
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
     if isinstance(value, bool):
@@ -52,6 +76,18 @@ def _text(name: str, value: Any) -> str | None:
     if isinstance(value, (dict, list)):
         return None
     return f"{value}{_SUFFIX.get(name, '')}"
+
+
+def id_texts(message: Any) -> dict[str, str]:
+    """``{"EVSEID_text": "DE*PNX*E12345*1"}`` for the message's hexBinary IDs that are printable
+    text (JSON keeps the hex in the body, which mirrors the XML; this is the reading beside it)."""
+    texts = {}
+    for name, value in _walk(content_of(message), 3):
+        if name in TEXT_IDS:
+            text = printable_text(value)
+            if text is not None:
+                texts[f"{name}_text"] = text
+    return texts
 
 
 def key_values(message: Any) -> list[tuple[str, str]]:

@@ -13,9 +13,10 @@ def _comment(text: str) -> str:
 
 
 class XmlWriter:
-    def __init__(self, stream: TextIO, with_payload: bool = False) -> None:
+    def __init__(self, stream: TextIO, with_payload: bool = False, show_key: bool = False) -> None:
         self._write = stream.write
         self._with_payload = with_payload
+        self._show_key = show_key
 
     def event(self, event: Event, start: float) -> None:
         heading = f"{event.time - start:.6f} frame {event.frame} {event.direction or ''} {event.name}"
@@ -25,4 +26,4 @@ class XmlWriter:
                 self._write(_comment(f"payload {event.payload.hex()}"))
             self._write(event.message.to_xml().strip() + "\n")
         else:
-            self._write(_comment(f"{heading}: {describe(event)}"))
+            self._write(_comment(f"{heading}: {describe(event, self._show_key)}"))
