@@ -72,7 +72,8 @@ def assemble(path: str, summary: dict[str, Any], data: TraceData) -> FileReport:
         entry = by_connection.get(session.connection)
         if entry is None:
             continue
-        bars = [_bar(phase, session.phases[phase], entry.get("phases", {}), session)
+        bars = [_bar(phase, _with_frames(session.phases[phase], (entry.get("phase_frames") or {}).get(phase)),
+                     entry.get("phases", {}), session)
                 for phase in PHASE_ORDER if phase in session.phases]
         communication = _communication_setup(data.phases.get("SDP"), session)
         if communication is not None:
@@ -101,6 +102,13 @@ def _bar(phase: str, span: PhaseSpan, summary_phases: dict[str, float], session:
                 limit, limit_name = session.table.loop_timeouts[request], name
                 break
     return PhaseBar(phase, span, duration, limit, limit_name)
+
+
+def _with_frames(span: PhaseSpan, frames: Any) -> PhaseSpan:
+    """The span with the decoder's first and last frame of the phase, where it states them."""
+    if isinstance(frames, (list, tuple)) and len(frames) == 2 and all(isinstance(f, int) for f in frames):
+        return PhaseSpan(span.first_time, span.last_time, frames[0], frames[1])
+    return span
 
 
 def _communication_setup(sdp: PhaseSpan | None, session: SessionData) -> PhaseBar | None:
