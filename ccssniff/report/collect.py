@@ -312,7 +312,6 @@ class SlacData:
     responders: list[str] = field(default_factory=list)  # EVSE MACs answering CM_SLAC_PARAM.REQ
     ev_mac: str | None = None
     matched: bool = False
-    failures: list[Verdict] = field(default_factory=list)
 
     def add(self, event: Event, groups: list[int] | None) -> None:
         fields = event.fields
