@@ -15,6 +15,7 @@ from ccssniff.batch.command import batch
 from ccssniff.decode.command import decode
 from ccssniff.emulate.command import emulate
 from ccssniff.emulate.pki_command import pki
+from ccssniff.report.command import report
 from ccssniff.ui.errors import UsageFailure
 
 _LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
@@ -55,6 +56,7 @@ def cli(verbose: int) -> None:
       ccssniff decode session.pcapng --json    the same as JSON lines
       ccssniff -v decode session.pcapng        with progress on stderr
       ccssniff emulate lab -w lab.pcapng       make a reference session, no hardware
+      ccssniff report session.pcapng -o r.html a page of plots, phases and verdicts
     """
     logging.basicConfig(
         level=_LOG_LEVELS.get(verbose, logging.DEBUG),
@@ -69,6 +71,7 @@ cli.add_command(emulate)
 cli.add_command(pki)
 cli.add_command(listen)
 cli.add_command(modem)
+cli.add_command(report)
 
 
 def main() -> None:

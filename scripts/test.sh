@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
-packages=(tshark libpcap0.8 iproute2 default-jre-headless tcpreplay)
+packages=(tshark libpcap0.8 iproute2 default-jre-headless tcpreplay chromium)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 missing=()
 for package in "${packages[@]}"; do
