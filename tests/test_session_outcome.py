@@ -284,3 +284,11 @@ def test_summary_json_carries_outcome_objects(tmp_path):
     summary = json.loads(result.output.splitlines()[-1])
     assert summary["slac"]["outcome"]["result"] == "completed"
     assert set(summary["sessions"][0]["outcome"]) == {"result", "cause", "frame"}
+
+
+def test_shared_plug_and_charge_session_completes_with_its_signature_verified(shared_dir):
+    summary = decode_shared(shared_dir, "dsv2gshark/ISO-2_DC_PnC_TLS_Contract_DS5366_RiseV2G.pcapng")
+    (session,) = summary["sessions"]
+    assert session["outcome"]["result"] == "completed" and session["protocol"] == "ISO 15118-2"
+    assert session["signatures"] == {"valid": 1}
+    assert not [v for v in session["verdicts"] if v["kind"] == "signature"]

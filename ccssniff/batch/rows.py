@@ -250,7 +250,8 @@ class FileRows:
         slac = summary.get("slac")
         slac = slac if isinstance(slac, Mapping) else {}
         runs = slac.get("runs")
-        listed = [run for run in runs if isinstance(run, Mapping)] if isinstance(runs, list) else []
+        run_list = slac.get("run_list")
+        listed = [run for run in run_list if isinstance(run, Mapping)] if isinstance(run_list, list) else []
         phases = summary.get("phases") or {}
         if not listed:
             seen = "SLAC" in phases or (isinstance(runs, int) and not isinstance(runs, bool) and runs > 0)

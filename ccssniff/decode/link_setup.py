@@ -108,7 +108,8 @@ class SlacRun:
             self.nid = fields.get("nid")
 
     def to_dict(self, capture_end: float) -> dict[str, Any]:
-        return {"run_id": self.run_id, "first_frame": self.first_frame,
+        return {"run_id": self.run_id, "first_frame": self.first_frame, "last_frame": self.last_frame,
+                "start_time": self.start,
                 "match_frame": self.match_confirm.frame if self.match_confirm is not None else None,
                 "duration": round(self.duration, 6), "param_requests": self.param_requests,
                 "evse_macs": list(self.evse_macs), "ev_mac": self.ev_mac, "evse_mac": self.evse_mac,

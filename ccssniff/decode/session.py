@@ -75,6 +75,7 @@ class V2gSession:
         self.errors = 0
         self.schema_violations = 0
         self.sequence_violations = 0
+        self.signatures: dict[str, int] = {}  # valid / invalid / unverifiable signed messages
         self.tls: dict[str, Any] | None = None
         self.first_frame: int | None = None
         self.last_frame: int | None = None
@@ -127,6 +128,13 @@ class V2gSession:
         base = name[:-3] if name.endswith(("Req", "Res")) else name
         content = content_of(event.message)
         self._enter_phase(self._phase_of(base, content), event)
+        signature = event.fields.get("signature")
+        if isinstance(signature, dict) and signature.get("result"):
+            result = signature["result"]
+            self.signatures[result] = self.signatures.get(result, 0) + 1
+            if result != "valid":
+                self._verdict("signature", event, f"{name}: signature {result}"
+                              + (f" ({signature['signature']})" if signature.get("signature") else ""))
         for violation in getattr(event.message, "schema_violations", None) or ():
             self.schema_violations += 1
             self._verdict("schema", event, f"{name}: {violation}")
@@ -346,6 +354,7 @@ class V2gSession:
             "messages": self.messages, "errors": self.errors,
             "sequence_violations": self.sequence_violations,
             "schema_violations": self.schema_violations,
+            "signatures": dict(self.signatures),
             "verdict_counts": dict(self.verdicts.counts),
             "follow_on_verdicts": follow_ons,
             "verdicts": self.verdicts.to_list(),

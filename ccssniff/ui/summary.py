@@ -117,6 +117,10 @@ def _session_table(session: dict[str, Any]) -> Table:
                              + _tls_decryption(tls), style="yellow")
     if session["errors"]:
         table.add_row("decode errors", str(session["errors"]), style="red")
+    if session.get("signatures"):
+        counts = session["signatures"]
+        style = "red" if counts.get("invalid") else ("yellow" if counts.get("unverifiable") else "green")
+        table.add_row("signatures", ", ".join(f"{n} {result}" for result, n in sorted(counts.items())), style=style)
     if session["schema_violations"]:
         table.add_row("schema violations", str(session["schema_violations"]), style="yellow")
     if session["sequence_violations"]:
