@@ -43,7 +43,7 @@ def test_newer_summary_keys_fill_the_columns():
     session = {**_SESSION, **_NEWER}
     slac = {"outcome": {"result": "completed", "cause": None, "frame": None}, "evse_mac": "00:b0:52:00:00:02",
             "ev_mac": "00:01:87:00:00:01", "duration": 1.3,
-            "runs": [{"duration": 0.9, "start_time": 1.0, "outcome": {"result": "failed", "cause": "timeout"}},
+            "runs": 2, "run_list": [{"duration": 0.9, "start_time": 1.0, "outcome": {"result": "failed", "cause": "timeout"}},
                      {"duration": 1.3, "start_time": 5.0}]}
     summary = _summary(sessions=[session], slac=slac, evse_vendor="Qualcomm Atheros", ev_vendor="Vertexcom",
                        verdicts=[{"kind": "sequence", "name": "response_timeout", "frame": 812, "text": "late",
