@@ -361,7 +361,22 @@ def test_a_real_dask_cluster_gives_the_same_tables(corpus, local_run, tmp_path):
     for table in ("sessions", "messages", "events"):
         local = pq.read_table(local_dir / f"{table}.parquet")
         local = local.filter(pc.is_in(local["file"], value_set=files))
-        assert local.num_rows > 0 and pq.read_table(outdir / f"{table}.parquet").equals(local), table
+        remote = pq.read_table(outdir / f"{table}.parquet")
+        assert local.num_rows > 0 and remote.equals(local), (table, _first_difference(local, remote))
+
+
+def _first_difference(local, remote) -> str:
+    """Where two tables part, for the failure message."""
+    if local.num_rows != remote.num_rows:
+        return f"{local.num_rows} rows here, {remote.num_rows} there"
+    for name in local.column_names:
+        if name not in remote.column_names:
+            return f"column {name} missing"
+        a, b = local[name].to_pylist(), remote[name].to_pylist()
+        for row, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return f"column {name}, row {row} ({local['file'][row]}): {x!r} != {y!r}"
+    return "same values, different schema or chunking"
 
 
 def _readme_queries() -> list[str]:
