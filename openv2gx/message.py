@@ -25,6 +25,8 @@ class Message(dict):
         self.fragment = fragment
         self.name = message_name(self) if self.root else None
         self.warnings: list[str] = []
+        #: "path: rule" for each value that breaks the schema's facets (decoded as sent)
+        self.schema_violations: list[str] = []
 
     @property
     def body(self):
