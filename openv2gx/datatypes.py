@@ -101,7 +101,7 @@ class Datatype:
         """Why the value does not fit, or None."""
         if not isinstance(value, self.python_type) or isinstance(value, bool) and self.python_type is int:
             if value is None:
-                return f"expected {self.describe()}, got NoneType (an empty element)"
+                return f"empty element, expected {self.describe()}"
             return f"expected {self.describe()}, got {type(value).__name__} {brief(value)}"
         return None
 
@@ -371,7 +371,7 @@ class Enumeration(Datatype):
             if value.__class__ is int and value >= len(self.values):
                 return f"enumeration index {brief(value)} beyond the {len(self.values)} values the schema lists"
             if value is None:
-                return f"expected {self.describe()}, got NoneType (an empty element)"
+                return f"empty element, expected {self.describe()}"
             return f"{brief(value)} is not {self.describe()}"
         return None
 
