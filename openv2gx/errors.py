@@ -16,6 +16,8 @@ def brief(value) -> str:
     """A repr of ``value`` of a few dozen characters, in time independent of its size."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
         return f"<integer of {value.bit_length()} bits>"
+    if isinstance(value, (str, bytes, bytearray)) and len(value) > 40:
+        return f"{value[:32]!r}... ({len(value)} {'characters' if isinstance(value, str) else 'bytes'})"
     try:
         text = _BRIEF.repr(value)
     except Exception:  # a value whose __repr__ fails still gets an error message

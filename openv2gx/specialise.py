@@ -825,7 +825,10 @@ class _EncoderGenerator(_CodeWriter):
                     self.value(production.arg, state.width, production.code)
                 else:
                     # an empty #text is no content at all (walk._sorted_items leaves it out)
-                    out("if isinstance(value, (str, bytes, bytearray)) and len(value) == 0: continue")
+                    empty = production.arg.empty
+                    if empty is not None:
+                        kinds = "(str,)" if isinstance(empty, str) else "(bytes, bytearray)"
+                        out(f"if isinstance(value, {kinds}) and len(value) == 0: continue")
                     self.value(production.arg, state.width, production.code)
                 if chained and production.next == number + 1:
                     out("state += 1")

@@ -63,7 +63,7 @@ def _sorted_items(grammar: Grammar, content: dict):
         if key.startswith("@"):
             attributes.append((key[1:], value))
         elif key == "#text":
-            if not _is_empty(value):
+            if not _is_empty(grammar, value):
                 text.append((CH, None, value))
         elif key == "#children" and grammar.interleaved:
             for position, child in enumerate(value if isinstance(value, (list, tuple)) else [None]):
@@ -94,8 +94,13 @@ def _sorted_items(grammar: Grammar, content: dict):
     return items
 
 
-def _is_empty(value) -> bool:
-    return value is None or isinstance(value, (str, bytes, bytearray)) and len(value) == 0
+def _is_empty(grammar: Grammar, value) -> bool:
+    """Whether a #text value is no content at all: "" for a string, b"" for binary content."""
+    if not isinstance(value, (str, bytes, bytearray)) or len(value) != 0:
+        return False
+    text_type = next((state.characters.arg for state in grammar.states if state.characters is not None), None)
+    return text_type is not None and isinstance(value, (bytes, bytearray)) == isinstance(text_type.empty, bytes) \
+        and text_type.empty is not None
 
 
 class NullSink(Sink):
@@ -122,7 +127,9 @@ def _tolerate(datatype, value, problem: str, violations: list | None, path: str,
     if violations is None:
         raise EncodeError("", problem)
     if value is None:
-        if not may_be_empty:
+        # None is the empty element of a type whose empty content breaks the schema; a string
+        # or binary is empty as "" or b""
+        if not may_be_empty or datatype.empty is not None:
             raise EncodeError("", problem)
     else:
         hard = datatype.fits(value)
@@ -210,6 +217,9 @@ def walk_element(grammar: Grammar, content, sink: Sink, depth: int = 0, violatio
     names = sink.names
     repeats: dict[str, int] = {}
     for kind, name, value in _ordered_items(grammar, content):
+        if value is None and kind == CH and violations is not None and state.characters is not None \
+                and state.characters.arg.empty is None:
+            continue  # empty typed content: the element ends with the second-level EE below
         production = state.characters if kind == CH else state.by_name.get((kind, name))
         if production is None:
             if kind == SE and name in grammar.order and state.end is None:
