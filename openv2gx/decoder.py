@@ -218,7 +218,10 @@ def decode(data: bytes, schema: str, fragment: bool = False, specialised: bool =
 
 
 def decode_guess(data: bytes, candidates, fragment: bool = False, specialised: bool = True) -> Message:
+    """The first grammar that decodes the stream cleanly; failing that, the first that decodes it
+    with schema violations (a wrong grammar often reads values past the facets)."""
     errors = []
+    violating = None
     for name in candidates:
         try:
             message = decode(data, name, fragment, specialised)
@@ -228,7 +231,15 @@ def decode_guess(data: bytes, candidates, fragment: bool = False, specialised: b
         if message.warnings:
             errors.append(f"{name}: {message.warnings[0]}")
             continue
+        if message.schema_violations:
+            violating = violating or (name, message)
+            continue
         message.warnings.append(f"schema assumed: {name} (no handshake or payload type said which)")
+        return message
+    if violating is not None:
+        name, message = violating
+        message.warnings.append(f"schema assumed: {name} (no handshake or payload type said which; "
+                                "no grammar decodes it without schema violations)")
         return message
     raise DecodeError("no grammar decodes this stream: " + "; ".join(errors))
 

@@ -7,6 +7,7 @@ the same message and the same violations.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -96,6 +97,7 @@ def test_values_beyond_the_bits_are_refused_even_when_lenient():
         openv2gx.encode(message, lenient=True)
 
 
+@functools.lru_cache(maxsize=None)
 def typed_positions():
     """(vector, leaf, value) for every facet-breaking value of every typed position of the vectors."""
     found = []
@@ -107,9 +109,6 @@ def typed_positions():
     return found
 
 
-POSITIONS = typed_positions() if VECTORS else []
-
-
 @needs_vectors
 @settings(max_examples=120, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
@@ -117,7 +116,7 @@ POSITIONS = typed_positions() if VECTORS else []
 def test_values_outside_the_facets_inside_the_bits_round_trip(data):
     """For any message the lenient encoder builds with a value outside the facets but inside the
     bits: decode gives the value back with the violation reported, encode gives the bytes back."""
-    grammar, vector, fragment, leaf, value = data.draw(st.sampled_from(POSITIONS))
+    grammar, vector, fragment, leaf, value = data.draw(st.sampled_from(typed_positions()))
     maximum = getattr(leaf.datatype, "max", None)
     if leaf.datatype.kind in ("unsigned", "integer") and maximum is not None and value > maximum:
         value += data.draw(st.integers(0, 1 << 70))  # anywhere above: the bits carry any size
@@ -137,7 +136,7 @@ def test_values_outside_the_facets_inside_the_bits_round_trip(data):
 
 @needs_vectors
 def test_enumeration_index_past_the_list_decodes_to_the_index():
-    grammar_positions = [p for p in POSITIONS if p[3].datatype.kind == "enum"]
+    grammar_positions = [p for p in typed_positions() if p[3].datatype.kind == "enum"]
     if not grammar_positions:
         pytest.skip("no enumeration with spare indices in the vectors")
     grammar, vector, fragment, leaf, value = grammar_positions[0]
