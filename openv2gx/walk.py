@@ -80,7 +80,7 @@ def _sorted_items(grammar: Grammar, content: dict):
             else:
                 children.append((position, 0, SE, key, value))
         else:
-            raise EncodeError(key, "unknown element: the schema allows "
+            raise EncodeError(_named(key), "unknown element: the schema allows "
                               + (", ".join(order) or "no child elements") + " here")
     attributes.sort()
     children.sort(key=lambda item: (item[0], item[1]))
@@ -92,6 +92,11 @@ def _sorted_items(grammar: Grammar, content: dict):
         else:
             items.extend(text)
     return items
+
+
+def _named(key) -> str:
+    """A key of the message as an error names it: short keys as they are, others quoted briefly."""
+    return key if key.__class__ is str and len(key) <= 60 else brief(key)
 
 
 def _is_empty(grammar: Grammar, value) -> bool:
@@ -226,7 +231,7 @@ def walk_element(grammar: Grammar, content, sink: Sink, depth: int = 0, violatio
                 raise _missing(grammar, state, before=name)
             what = "text content" if kind == CH else ("attribute" if kind == AT else "element")
             where = "" if kind == CH else (f"@{name}" if kind == AT else name)
-            raise EncodeError(where, f"{what} not allowed here; expected {state.expected()}")
+            raise EncodeError(_named(where), f"{what} not allowed here; expected {state.expected()}")
         if kind == SE:
             event(state.width, production.code)
             child = production.arg
@@ -295,7 +300,7 @@ def walk_document(tables: Tables, message, sink: Sink, fragment: bool = False,
             index = tables.document_index.get(root)
             entries, width = tables.document, tables.document_width
         if index is None or entries[index][2] is None:
-            raise EncodeError(root, f"not a root element of {tables.name}")
+            raise EncodeError(_named(root), f"not a root element of {tables.name}")
         name, uri, grammar = entries[index]
         items = content if fragment and isinstance(content, list) else [content]
         for number, item in enumerate(items):
