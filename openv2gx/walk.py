@@ -104,8 +104,9 @@ def _is_empty(grammar: Grammar, value) -> bool:
     if not isinstance(value, (str, bytes, bytearray)) or len(value) != 0:
         return False
     text_type = next((state.characters.arg for state in grammar.states if state.characters is not None), None)
-    return text_type is not None and isinstance(value, (bytes, bytearray)) == isinstance(text_type.empty, bytes) \
-        and text_type.empty is not None
+    if text_type is None or text_type.empty is None:
+        return False
+    return isinstance(value, str) == isinstance(text_type.empty, str)
 
 
 class NullSink(Sink):
@@ -214,7 +215,7 @@ def walk_element(grammar: Grammar, content, sink: Sink, depth: int = 0, violatio
     if depth >= MAX_DEPTH:
         raise EncodeError("", "nested too deep")
     if grammar.is_simple:
-        walk_leaf(grammar, content, sink)
+        walk_leaf(grammar, content, sink, violations, path)
         return
     states = grammar.states
     state = states[0]
