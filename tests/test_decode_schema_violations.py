@@ -125,7 +125,11 @@ def test_timeline_and_summary_show_the_violations(crafted, protocol, mode):
         assert "(empty)" in result.stdout
     result = run(path, "--summary", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout.splitlines()[-1])
+    (session,) = json.loads(result.stdout.splitlines()[-1])["sessions"]
+    # the session model counts them and makes each a schema verdict; no value it keeps is an empty string
+    assert session["schema_violations"] >= 1 and session["verdict_counts"].get("schema", 0) >= 1
+    assert session["outcome"]["result"] in ("completed", "failed", "incomplete")
+    assert "''" not in json.dumps({k: v for k, v in session.items() if k != "verdicts"})
 
 
 def test_physical_values_with_empty_parts():
