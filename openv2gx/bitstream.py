@@ -6,12 +6,14 @@ from .errors import DecodeError
 
 
 class BitReader:
-    __slots__ = ("data", "pos", "limit")
+    __slots__ = ("data", "pos", "limit", "violated")
 
     def __init__(self, data: bytes, pos: int = 0):
         self.data = data
         self.pos = pos
         self.limit = len(data) * 8
+        #: set by a value that the bits carry but the schema's facets forbid (lenient decoding)
+        self.violated = False
 
     def bits(self, n: int) -> int:
         if n == 0:

@@ -9,6 +9,7 @@ Two ways to call it:
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
 
@@ -42,15 +43,28 @@ def parse_hex(text: str) -> bytes:
 
 
 class OpenV2GxGroup(click.Group):
-    """A click group that also takes an OpenV2Gx command string in place of a subcommand."""
+    """A click group that also takes an OpenV2Gx command string in place of a subcommand.
+
+    Whatever is not a subcommand is an OpenV2Gx command string: scripts written for OpenV2Gx
+    read one JSON object from every call, so an unknown or malformed one (``Q123``, ``D``,
+    ``DZ12``) is answered with its error object, not with a usage text."""
 
     def resolve_command(self, ctx, args):
-        if args and args[0] not in self.commands and compat.looks_like_command(args[0]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
             return "openv2gx-command", openv2gx_command, args
         return super().resolve_command(ctx, args)
 
 
+def distribution_version() -> str:
+    try:
+        return importlib.metadata.version("ccssniff")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 @click.group(cls=OpenV2GxGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(distribution_version(), "-V", "--version", prog_name="openv2gx",
+                      message="%(prog)s %(version)s (grammars: " + ", ".join(SCHEMAS) + ")")
 def main():
     """Schema-informed EXI codec for V2G messages (appHandshake, DIN 70121, ISO 15118-2, ISO 15118-20).
 
@@ -100,6 +114,8 @@ def decode_command(messages, schema, path, as_xml, fragment):
             continue
         for warning in message.warnings:
             click.echo(f"{label}: {warning}", err=True)
+        for violation in message.schema_violations:
+            click.echo(f"{label}: schema violation (decoded as sent): {violation}", err=True)
         click.echo(message.to_xml() if as_xml else message.to_json())
     if failed:
         sys.exit(2)
@@ -109,7 +125,10 @@ def decode_command(messages, schema, path, as_xml, fragment):
 @click.argument("source", type=click.File("r"), default="-")
 @click.option("--schema", "-s", type=click.Choice(SCHEMAS), required=True, help="grammar to encode with")
 @click.option("--fragment", is_flag=True, help="encode an EXI fragment instead of a document")
-def encode_command(source, schema, fragment):
+@click.option("--lenient", is_flag=True,
+              help="write values past the schema's facets that the bits carry, and empty (null) typed "
+                   "elements, as captured messages have them (decode reports them as schema violations)")
+def encode_command(source, schema, fragment, lenient):
     """Encode messages given as JSON (what `decode` prints; one object per line) or XML (starting with '<').
 
     Prints the EXI stream as hex, one line per message.
@@ -119,6 +138,7 @@ def encode_command(source, schema, fragment):
       openv2gx encode --schema din message.json
       openv2gx decode --schema din 809a... | openv2gx encode --schema din -
       openv2gx encode --schema iso2 message.xml
+      openv2gx decode -s iso2 8098... | openv2gx encode -s iso2 --lenient -
     """
     text = source.read()
     if text.lstrip().startswith("<"):
@@ -135,7 +155,7 @@ def encode_command(source, schema, fragment):
                 message = from_xml(document, schema, fragment=fragment)
             else:
                 message = from_json(document, schema, fragment=fragment)
-            click.echo(encode(message, schema, fragment=fragment).hex())
+            click.echo(encode(message, schema, fragment=fragment, lenient=lenient).hex())
         except (EncodeError, UnknownSchemaError) as exc:
             click.echo(f"error: {label}: {exc}", err=True)
             failed += 1
@@ -144,10 +164,13 @@ def encode_command(source, schema, fragment):
 
 
 @click.command("openv2gx-command", context_settings={"ignore_unknown_options": True})
-@click.argument("command")
+@click.argument("command", nargs=-1)
 def openv2gx_command(command):
     """Answer one OpenV2Gx command string with the JSON object OpenV2Gx printed."""
-    answer = compat.run_command(command)
+    if len(command) == 1:
+        answer = compat.run_command(command[0])
+    else:
+        answer = compat.answer(error=f"one command string expected, got {len(command)} arguments")
     click.echo(json.dumps(answer))
     # the JSON carries the error for scripts; the status says whether there is any result at all
     if answer["error"] and not answer["result"] and not answer["msgName"]:

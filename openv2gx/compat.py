@@ -40,6 +40,8 @@ def _at(content, path):
 
 
 def _text(value) -> str:
+    if value is None:  # an empty element, decoded as sent (a schema violation)
+        return ""
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, (bytes, bytearray)):
@@ -51,6 +53,14 @@ def _text(value) -> str:
 # Field definitions: each is a function (body, enums) -> list of (key, value) pairs.
 # ``enums(path)`` gives the enumeration values the grammar declares at a body path.
 # --------------------------------------------------------------------------------------------
+
+def _position(values: list[str], found) -> str:
+    """An enumeration value's position in the schema's list; an index past the list (decoded as
+    the int) as it is, an empty element as ""."""
+    if isinstance(found, str) and found in values:
+        return str(values.index(found))
+    return _text(found)
+
 
 def value(key, *path, default=None):
     """The element's value as text (enumerations by name, booleans 0/1, binary as hex)."""
@@ -68,7 +78,7 @@ def index(key, *path):
 
     def fields(body, enums):
         found = _at(body, path)
-        return [(key, "0" if found is MISSING else str(enums(path).index(found)))]
+        return [(key, "0" if found is MISSING else _position(enums(path), found))]
     return fields
 
 
@@ -99,7 +109,7 @@ def physical(key, *path, always=True):
             if not always:
                 return []
             found = {}
-        unit = found.get("Unit", enums(path + ("Unit",))[0])
+        unit = _text(found.get("Unit", enums(path + ("Unit",))[0]))
         return [(key + ".Multiplier", _text(found.get("Multiplier", 0))),
                 (key + ".Value", _text(found.get("Value", 0))), (key + ".Unit", unit)]
     return fields
@@ -123,7 +133,7 @@ def numbered_physical(key, *path, optional=False):
         out += [(key + ".Value", _text(found.get("Value", 0))),
                 (key + ".Multiplier", _text(found.get("Multiplier", 0))),
                 (key + ".Unit_isUsed", "0" if unit is None else "1"),
-                (key + ".Unit", "0" if unit is None else str(enums(path + ("Unit",)).index(unit)))]
+                (key + ".Unit", "0" if unit is None else _position(enums(path + ("Unit",)), unit))]
         return out
     return fields
 
@@ -372,7 +382,7 @@ def handshake_text(message: Message) -> str:
         return text
     tables = load("appHandshake")
     codes = _Enumerations(tables, tables.document[tables.document_index["supportedAppProtocolRes"]][2])
-    response = codes(("ResponseCode",)).index(content["ResponseCode"])
+    response = _position(codes(("ResponseCode",)), content["ResponseCode"])
     schema_id = content.get("SchemaID")
     return (f"ResponseCode {response}, SchemaID_isUsed {0 if schema_id is None else 1}, "
             f"SchemaID {0 if schema_id is None else schema_id}")

@@ -3,6 +3,12 @@
 Each datatype reads a value from a BitReader, writes one to a BitWriter, checks a Python value
 against the schema's facets before anything is written, and converts between the Python value
 and its XML lexical form. Python values: int, bool, str, bytes, list (for xs:list).
+
+Decoding is lenient: a value the bits carry but the facets forbid (4 in an integer 1..3 written in
+two bits, an enumeration index past the last value, a string longer than maxLength) is read as it
+is, and the reader's ``violated`` flag says that the message needs its violations listed
+(walk.find_violations words them, with paths). ``check`` is the strict test of the facets,
+``fits`` the lenient one: whether the bits can carry the value at all.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from .bitstream import BitReader, BitWriter
-from .errors import DecodeError
+from .errors import DecodeError, brief
 
 #: longest Unsigned Integer accepted, in 7-bit groups: bounds the work for hostile input while
 #: leaving room for xs:integer values far beyond 64 bits
@@ -84,8 +90,9 @@ def magnitude_problem(value) -> str | None:
 class Datatype:
     kind = "?"
     python_type: type | tuple = object
-    #: the value of an element written with no character content at all
-    empty = ""
+    #: the value of an element written with no character content at all (non-strict EXI grammars
+    #: allow it for every type; for any but strings and binary it breaks the schema)
+    empty = None
 
     def describe(self) -> str:
         return self.kind
@@ -93,8 +100,14 @@ class Datatype:
     def check(self, value) -> str | None:
         """Why the value does not fit, or None."""
         if not isinstance(value, self.python_type) or isinstance(value, bool) and self.python_type is int:
-            return f"expected {self.describe()}, got {type(value).__name__} {value!r}"
+            if value is None:
+                return f"empty element, expected {self.describe()}"
+            return f"expected {self.describe()}, got {type(value).__name__} {brief(value)}"
         return None
+
+    def fits(self, value) -> str | None:
+        """Why the bits cannot carry the value even when the facets are not enforced, or None."""
+        return self.check(value)
 
     def to_text(self, value) -> str:
         return str(value)
@@ -113,10 +126,9 @@ class NBit(Datatype):
         return f"integer {self.min}..{self.max}"
 
     def read(self, reader):
-        start = reader.pos
         value = reader.bits(self.width) + self.min
         if value > self.max:
-            raise DecodeError(f"value {value} above maximum {self.max}", start)
+            reader.violated = True
         return value
 
     def write(self, writer, value):
@@ -127,7 +139,14 @@ class NBit(Datatype):
             return None
         problem = super().check(value)
         if problem is None and not self.min <= value <= self.max:
-            problem = f"value {value} outside {self.min}..{self.max}"
+            problem = f"value {brief(value)} outside {self.min}..{self.max}"
+        return problem
+
+    def fits(self, value):
+        problem = Datatype.check(self, value)
+        if problem is None and not 0 <= value - self.min < 1 << self.width:
+            problem = (f"value {brief(value)} does not fit in {self.width} bits "
+                       f"({self.min}..{self.min + (1 << self.width) - 1})")
         return problem
 
     def from_text(self, text):
@@ -145,20 +164,25 @@ class Unsigned(NBit):
         return f"integer {self.min}..{self.max if self.max is not None else ''}"
 
     def read(self, reader):
-        start = reader.pos
         value = read_unsigned(reader)
         if value < self.min or (self.max is not None and value > self.max):
-            raise DecodeError(f"value {value} outside its type's range", start)
+            reader.violated = True
         return value
 
     def write(self, writer, value):
         writer.unsigned(value)
 
     def check(self, value):
-        problem = Datatype.check(self, value)
+        problem = Datatype.check(self, value) or magnitude_problem(value)
         if problem is None and (value < self.min or (self.max is not None and value > self.max)):
-            problem = f"value {value} outside {self.describe()[8:]}"
-        return problem or magnitude_problem(value)
+            problem = f"value {brief(value)} outside {self.describe()[8:]}"
+        return problem
+
+    def fits(self, value):
+        problem = Datatype.check(self, value) or magnitude_problem(value)
+        if problem is None and value < 0:
+            problem = f"value {brief(value)} is negative: an unsigned integer cannot carry it"
+        return problem
 
 
 class Integer(NBit):
@@ -174,23 +198,25 @@ class Integer(NBit):
         return f"integer {lo}..{hi}"
 
     def read(self, reader):
-        start = reader.pos
         negative = reader.bits(1)
         magnitude = read_unsigned(reader)
         value = -magnitude - 1 if negative else magnitude
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise DecodeError(f"value {value} outside its type's range", start)
+            reader.violated = True
         return value
 
     def write(self, writer, value):
         writer.integer(value)
 
     def check(self, value):
-        problem = Datatype.check(self, value)
+        problem = Datatype.check(self, value) or magnitude_problem(value)
         if problem is None and ((self.min is not None and value < self.min)
                                 or (self.max is not None and value > self.max)):
-            problem = f"value {value} outside {self.describe()[8:]}"
-        return problem or magnitude_problem(value)
+            problem = f"value {brief(value)} outside {self.describe()[8:]}"
+        return problem
+
+    def fits(self, value):
+        return Datatype.check(self, value) or magnitude_problem(value)
 
 
 class Boolean(Datatype):
@@ -219,6 +245,13 @@ class Boolean(Datatype):
 
 
 class Length:
+    def read_length_checked(self, reader, value):
+        """The value read, flagging a length outside the facets."""
+        if ((self.min_length is not None and len(value) < self.min_length)
+                or (self.max_length is not None and len(value) > self.max_length)):
+            reader.violated = True
+        return value
+
     def length_problem(self, length):
         if self.min_length is not None and length < self.min_length:
             return f"length {length} below minimum {self.min_length}"
@@ -230,20 +263,27 @@ class Length:
 class String(Length, Datatype):
     kind = "string"
     python_type = str
+    empty = ""
 
     def __init__(self, spec):
         self.min_length = spec.get("minLength")
         self.max_length = spec.get("maxLength")
 
     def read(self, reader):
-        return read_string_literal(reader)
+        value = read_string_literal(reader)
+        if self.min_length is not None or self.max_length is not None:
+            return self.read_length_checked(reader, value)
+        return value
 
     def write(self, writer, value):
         writer.unsigned(len(value) + 2)
         write_characters(writer, value)
 
     def check(self, value):
-        problem = super().check(value) or self.length_problem(len(value))
+        return self.fits(value) or self.length_problem(len(value))
+
+    def fits(self, value):
+        problem = Datatype.check(self, value)
         if problem is None and not value.isascii() and SURROGATES.search(value):
             problem = "string holds a lone surrogate, which is no Unicode character"
         return problem
@@ -271,9 +311,10 @@ class Binary(Length, Datatype):
         length = read_unsigned(reader)
         if length * 8 > reader.remaining():
             raise DecodeError(f"binary of {length} bytes does not fit in the stream", start)
-        if length == 0:
-            return b""
-        return reader.bits(length * 8).to_bytes(length, "big")
+        value = reader.bits(length * 8).to_bytes(length, "big") if length else b""
+        if self.min_length is not None or self.max_length is not None:
+            return self.read_length_checked(reader, value)
+        return value
 
     def write(self, writer, value):
         writer.unsigned(len(value))
@@ -281,7 +322,10 @@ class Binary(Length, Datatype):
             writer.bits(8 * len(value), int.from_bytes(value, "big"))
 
     def check(self, value):
-        return super().check(value) or self.length_problem(len(value))
+        return Datatype.check(self, value) or self.length_problem(len(value))
+
+    def fits(self, value):
+        return Datatype.check(self, value)
 
     def to_text(self, value):
         if self.lexical == "hex":
@@ -311,20 +355,30 @@ class Enumeration(Datatype):
         return "one of " + ", ".join(self.values)
 
     def read(self, reader):
-        start = reader.pos
         index = reader.bits(self.width)
         if index >= len(self.values):
-            raise DecodeError(f"enumeration index {index} out of range", start,
-                              f"index below {len(self.values)}")
+            # the bits hold more values than the schema lists: the message carries the index
+            reader.violated = True
+            return index
         return self.values[index]
 
     def write(self, writer, value):
-        writer.bits(self.width, self.index[value])
+        index = self.index.get(value) if value.__class__ is str else value
+        writer.bits(self.width, index)
 
     def check(self, value):
         if not isinstance(value, str) or value not in self.index:
-            return f"{value!r} is not {self.describe()}"
+            if value.__class__ is int and value >= len(self.values):
+                return f"enumeration index {brief(value)} beyond the {len(self.values)} values the schema lists"
+            if value is None:
+                return f"empty element, expected {self.describe()}"
+            return f"{brief(value)} is not {self.describe()}"
         return None
+
+    def fits(self, value):
+        if value.__class__ is int and len(self.values) <= value < 1 << self.width:
+            return None
+        return self.check(value)
 
     def from_text(self, text):
         return text.strip()
@@ -403,11 +457,17 @@ class ListType(Datatype):
             self.item.write(writer, item)
 
     def check(self, value):
-        problem = super().check(value)
+        return self._items_problem(value, self.item.check)
+
+    def fits(self, value):
+        return self._items_problem(value, self.item.fits)
+
+    def _items_problem(self, value, item_problem):
+        problem = Datatype.check(self, value)
         if problem:
             return problem
         for item in value:
-            problem = self.item.check(item)
+            problem = item_problem(item)
             if problem:
                 return problem
         return None

@@ -7,6 +7,7 @@ from .errors import DecodeError
 from .message import Message, message_name
 from .specialise import SpecialisedDecoder
 from .tables import AT, CH, EE, ISO20_SCHEMAS, SE, Grammar, Tables, load
+from .walk import find_violations
 
 COOKIE = b"$EXI"
 #: nesting deeper than any V2G schema allows means a corrupt or hostile stream
@@ -56,7 +57,7 @@ class Decoder:
             if code != 0:
                 self.second_level_end(state, start)
                 self.depth -= 1
-                return state.productions[0].arg.empty
+                return self.empty(state.productions[0].arg)
             value = state.productions[0].arg.read(reader)
             end_state = states[state.productions[0].next]
             start = reader.pos
@@ -76,7 +77,7 @@ class Decoder:
                 self.depth -= 1
                 if grammar.simple_content and "#text" not in content and state.characters is not None:
                     # an empty value ended early reads like an empty CH, as from_xml gives it
-                    content["#text"] = state.characters.arg.empty
+                    content["#text"] = self.empty(state.characters.arg)
                 return content
             kind, name, arg, nxt = state.fast[code]
             if kind == SE:
@@ -107,6 +108,13 @@ class Decoder:
                                   state.expected())
             state = states[nxt]
 
+    def empty(self, datatype):
+        """The value of an element with no content at all: None for typed ones (non-strict EXI
+        allows it, the schema does not), flagged as a violation where the facets forbid it."""
+        if datatype.check(datatype.empty) is not None:
+            self.reader.violated = True
+        return datatype.empty
+
     def second_level_end(self, state, start):
         """Past the first level only EE is accepted, and only where EXI writes an element with
         no character content that way; the encoder writes exactly the same, so whatever decodes
@@ -118,8 +126,10 @@ class Decoder:
             raise DecodeError("element ends before its required content", start, state.expected())
 
 
-def _finish(decoder: Decoder, message: Message) -> Message:
+def _finish(tables: Tables, decoder: Decoder, message: Message) -> Message:
     reader = decoder.reader
+    if reader.violated:
+        message.schema_violations = find_violations(tables, message, message.fragment)
     pad_bits = (-reader.pos) % 8
     trailing = (reader.limit - reader.pos - pad_bits) // 8
     if trailing > 0:
@@ -145,7 +155,7 @@ def decode_with(tables: Tables, data: bytes, fragment: bool = False, specialised
     content = decoder.element(grammar)
     message = Message({name: content}, schema=tables.name, root=name, namespace=uri)
     message.name = message_name(message)
-    return _finish(decoder, message)
+    return _finish(tables, decoder, message)
 
 
 def _decode_fragment(tables: Tables, decoder) -> Message:
@@ -176,7 +186,7 @@ def _decode_fragment(tables: Tables, decoder) -> Message:
         raise DecodeError("empty fragment", reader.pos)
     message = Message(body, schema=tables.name, root=roots[0][0], namespace=roots[0][1], fragment=True)
     message.name = roots[0][0]
-    return _finish(decoder, message)
+    return _finish(tables, decoder, message)
 
 
 def decode(data: bytes, schema: str, fragment: bool = False, specialised: bool = True) -> Message:
@@ -186,6 +196,12 @@ def decode(data: bytes, schema: str, fragment: bool = False, specialised: bool =
     iso20_WPT, iso20_ACDP, xmldsig; ``iso20`` tries the ISO 15118-20 grammars in turn and
     ``auto`` every grammar (the result's ``warnings`` then says which was assumed).
     ``specialised=False`` decodes with the table interpreter instead of the generated code.
+
+    Values that the bits carry but the schema's facets forbid (a number past its range, an
+    enumeration index past the list, which decodes to the index, a string of a length the schema
+    does not allow, an empty typed element, which decodes to None) are decoded as sent, each
+    listed in the message's ``schema_violations`` ("path: rule"); ``encode`` gives such a
+    message back bit for bit.
     """
     if schema in ("iso20", "auto"):
         candidates = ISO20_SCHEMAS if schema == "iso20" else ("appHandshake", "din", "iso2") + ISO20_SCHEMAS
@@ -202,7 +218,10 @@ def decode(data: bytes, schema: str, fragment: bool = False, specialised: bool =
 
 
 def decode_guess(data: bytes, candidates, fragment: bool = False, specialised: bool = True) -> Message:
+    """The first grammar that decodes the stream cleanly; failing that, the first that decodes it
+    with schema violations (a wrong grammar often reads values past the facets)."""
     errors = []
+    violating = None
     for name in candidates:
         try:
             message = decode(data, name, fragment, specialised)
@@ -212,7 +231,15 @@ def decode_guess(data: bytes, candidates, fragment: bool = False, specialised: b
         if message.warnings:
             errors.append(f"{name}: {message.warnings[0]}")
             continue
+        if message.schema_violations:
+            violating = violating or (name, message)
+            continue
         message.warnings.append(f"schema assumed: {name} (no handshake or payload type said which)")
+        return message
+    if violating is not None:
+        name, message = violating
+        message.warnings.append(f"schema assumed: {name} (no handshake or payload type said which; "
+                                "no grammar decodes it without schema violations)")
         return message
     raise DecodeError("no grammar decodes this stream: " + "; ".join(errors))
 

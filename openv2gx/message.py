@@ -3,6 +3,10 @@
 Element local names are keys, repeated elements are lists, attributes are ``@name`` keys,
 character content beside attributes is ``#text``, enumerations are their strings, integers are
 int, booleans bool, binary bytes. JSON and XML are two renderings of the same mapping.
+
+Decoded as sent, beyond the schema (each such value listed in ``schema_violations``): None for an
+empty element of a type that cannot be empty (JSON null, an empty XML element), the int index for
+an enumeration index past the schema's list, numbers and lengths outside the facets.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class Message(dict):
         self.fragment = fragment
         self.name = message_name(self) if self.root else None
         self.warnings: list[str] = []
+        #: "path: rule" for each value that breaks the schema's facets (decoded as sent)
+        self.schema_violations: list[str] = []
 
     @property
     def body(self):

@@ -213,8 +213,7 @@ class _DecoderGenerator(_CodeWriter):
             if datatype.min:
                 out(f"{target} += {datatype.min}")
             if datatype.min + (1 << datatype.width) - 1 > datatype.max:
-                out(f"if {target} > {datatype.max}: raise DecodeError("
-                    f"f\"value {{{target}}} above maximum {datatype.max}\", pos - {datatype.width})")
+                out(f"if {target} > {datatype.max}: r.violated = True")
         elif kind == "boolean":
             self.read(target, 1)
             out(f"{target} = {target} == 1")
@@ -222,10 +221,13 @@ class _DecoderGenerator(_CodeWriter):
             values = tuple(datatype.values)
             self.read("index", datatype.width)
             if len(values) < (1 << datatype.width):
-                out(f"if index >= {len(values)}: raise DecodeError("
-                    f"f\"enumeration index {{index}} out of range\", pos - {datatype.width}, "
-                    f"{f'index below {len(values)}'!r})")
-            out(f"{target} = {self.constant('VALUES', values)}[index]")
+                with out.block(f"if index >= {len(values)}:"):
+                    out("r.violated = True")
+                    out(f"{target} = index")
+                with out.block("else:"):
+                    out(f"{target} = {self.constant('VALUES', values)}[index]")
+            else:
+                out(f"{target} = {self.constant('VALUES', values)}[index]")
         elif kind == "unsigned":
             self.read_unsigned(target)
             checks = []
@@ -234,8 +236,7 @@ class _DecoderGenerator(_CodeWriter):
             if datatype.max is not None:
                 checks.append(f"{target} > {datatype.max}")
             if checks:
-                out(f"if {' or '.join(checks)}: raise DecodeError("
-                    f"f\"value {{{target}}} outside its type's range\", ustart)")
+                out(f"if {' or '.join(checks)}: r.violated = True")
         elif kind == "integer":
             out("start = pos")
             self.read("negative", 1)
@@ -247,8 +248,7 @@ class _DecoderGenerator(_CodeWriter):
             if datatype.max is not None:
                 checks.append(f"{target} > {datatype.max}")
             if checks:
-                out(f"if {' or '.join(checks)}: raise DecodeError("
-                    f"f\"value {{{target}}} outside its type's range\", start)")
+                out(f"if {' or '.join(checks)}: r.violated = True")
         elif kind == "string":
             self.read_unsigned("marker")
             out("if marker < 2: raise DecodeError(\"string table hit, but the V2G options keep no "
@@ -264,6 +264,7 @@ class _DecoderGenerator(_CodeWriter):
                     out(f'{target} = raw.decode("ascii")')
                 with out.block("else:"):
                     out(f"{target}, pos = _characters(r, pos - length * 8, length, ustart)")
+            self.length_check(datatype, "length")
         elif kind == "binary":
             self.read_unsigned("length")
             out("if length * 8 > lim - pos: raise DecodeError("
@@ -272,10 +273,28 @@ class _DecoderGenerator(_CodeWriter):
                 out(f'{target} = b""')
             with out.block("else:"):
                 self.read_octets(target, "length")
+            self.length_check(datatype, "length")
         else:  # decimal, float, list: rare in V2G, read by the datatype object itself
             out("r.pos = pos")
             out(f"{target} = {self.constant('DATATYPE', datatype)}.read(r)")
             out("pos = r.pos")
+
+    def length_check(self, datatype, length: str) -> None:
+        """A string or binary of a length the facets forbid is read as it is, and flagged."""
+        checks = []
+        if datatype.min_length:
+            checks.append(f"{length} < {datatype.min_length}")
+        if datatype.max_length is not None:
+            checks.append(f"{length} > {datatype.max_length}")
+        if checks:
+            self.out(f"if {' or '.join(checks)}: r.violated = True")
+
+    def empty(self, datatype, target: str) -> None:
+        """An element with no content at all: the datatype's empty value, flagged where the
+        facets forbid it (Decoder.empty)."""
+        self.out(f"{target} = {datatype.empty!r}")
+        if datatype.check(datatype.empty) is not None:
+            self.out("r.violated = True")
 
     # -- elements -------------------------------------------------------------------------------
 
@@ -305,7 +324,7 @@ class _DecoderGenerator(_CodeWriter):
         self.read("code", state.width)
         with out.block("if code:"):
             self.second_level(state, state.width)
-            out(f"{target} = {characters.arg.empty!r}")
+            self.empty(characters.arg, target)
         with out.block("else:"):
             self.read_value(characters.arg, target)
             self.read("code", end_state.width)
@@ -374,7 +393,8 @@ class _DecoderGenerator(_CodeWriter):
             if self.second_level(state, state.width):
                 if grammar.simple_content:
                     # an empty value ended early reads like an empty CH, as from_xml gives it
-                    out(f'if "#text" not in content: content["#text"] = {state.characters.arg.empty!r}')
+                    with out.block('if "#text" not in content:'):
+                        self.empty(state.characters.arg, 'content["#text"]')
                 out("return content, pos")
 
     def element(self, grammar: Grammar) -> None:
@@ -805,7 +825,10 @@ class _EncoderGenerator(_CodeWriter):
                     self.value(production.arg, state.width, production.code)
                 else:
                     # an empty #text is no content at all (walk._sorted_items leaves it out)
-                    out("if isinstance(value, (str, bytes, bytearray)) and len(value) == 0: continue")
+                    empty = production.arg.empty
+                    if empty is not None:
+                        kinds = "(str,)" if isinstance(empty, str) else "(bytes, bytearray)"
+                        out(f"if isinstance(value, {kinds}) and len(value) == 0: continue")
                     self.value(production.arg, state.width, production.code)
                 if chained and production.next == number + 1:
                     out("state += 1")
@@ -865,7 +888,7 @@ def encode_specialised(tables: Tables, message, fragment: bool) -> bytes | None:
     is not on the fast road and the interpreter must decide."""
     try:
         return _encode(tables, message, fragment)
-    except (Unusual, EncodeError, RecursionError, KeyError, TypeError):
+    except (Unusual, EncodeError, RecursionError, KeyError, TypeError, AttributeError, ValueError):
         return None
 
 

@@ -57,8 +57,13 @@ class XmlSink(Sink):
             self.parts.append(f"</{tag}>")
 
 
-def message_to_xml(message) -> str:
+def message_to_xml(message, lenient: bool | None = None) -> str:
+    """The XML of a message; ``lenient`` as for encode (values past the facets written as they
+    are, an empty typed element as an empty element), by default when it has schema_violations."""
+    if lenient is None:
+        lenient = bool(getattr(message, "schema_violations", None))
     tables = load(message.schema)
     sink = XmlSink(tables.uris)
-    walk_document(tables, message, sink, fragment=getattr(message, "fragment", False))
+    walk_document(tables, message, sink, fragment=getattr(message, "fragment", False),
+                  violations=[] if lenient else None)
     return '<?xml version="1.0" encoding="UTF-8"?>' + "".join(sink.parts)

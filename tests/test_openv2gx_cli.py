@@ -126,3 +126,39 @@ def test_json_of_every_vector_converts_back_to_the_same_message():
         again = from_json(message.to_json(), record["grammar"], fragment=fragment)
         assert again == message, record.get("message")
         assert openv2gx.encode(again, record["grammar"], fragment=fragment) == data
+
+
+def test_version():
+    for flag in ("--version", "-V"):
+        result = invoke([flag])
+        assert result.exit_code == 0
+        assert result.stdout.startswith("openv2gx ") and "din" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["Q123", "D", "DZ12", "E", "X", "decod", "EZ_1", "1DD80"])
+def test_unknown_or_malformed_openv2gx_commands_answer_a_json_error(command):
+    result = invoke([command])
+    answer = json.loads(result.stdout)  # one JSON object, no usage text
+    assert list(answer)[:4] == ["msgName", "info", "error", "result"]
+    assert answer["error"] and not answer["result"]
+    assert "Usage" not in result.output
+    assert result.exit_code == 2
+
+
+def test_extra_arguments_after_a_command_string_answer_a_json_error():
+    result = invoke(["DD809a00605010400000", "extra"])
+    assert "one command string expected" in json.loads(result.stdout)["error"]
+
+
+def test_decode_reports_schema_violations_on_stderr_and_encode_lenient_gives_the_bytes_back():
+    message = openv2gx.Message({"V2G_Message": {
+        "Header": {"SessionID": b"\x00" * 8},
+        "Body": {"SessionSetupReq": {"EVCCID": b"\x01" * 7}}}}, schema="iso2")
+    data = openv2gx.encode(message, lenient=True).hex()
+    result = invoke(["decode", "-s", "iso2", data])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["V2G_Message"]["Body"]["SessionSetupReq"]["EVCCID"] == "01" * 7
+    assert "schema violation (decoded as sent): V2G_Message/Body/SessionSetupReq/EVCCID: length 7" in result.stderr
+    assert invoke(["encode", "-s", "iso2", "-"], result.stdout).exit_code == 2  # strict by default
+    again = invoke(["encode", "-s", "iso2", "--lenient", "-"], result.stdout)
+    assert again.exit_code == 0 and again.stdout.strip() == data

@@ -12,6 +12,7 @@ import openv2gx
 from conftest import SHARED_DIR
 from openv2gx.cli import main
 from openv2gx.compat import run_command
+from openv2gx.leaves import facet_breaking_values, leaves
 
 RECORDS_PATH = SHARED_DIR / "vectors" / "openv2gx" / "pyplc_decoded.jsonl"
 IGNORED = ("debug", "info")  # debug: OpenV2Gx's trace of its own C source lines; info: free text
@@ -235,3 +236,25 @@ def test_command_line_exits_2_when_a_command_gives_nothing():
     result = CliRunner().invoke(main, ["DD00"])
     assert result.exit_code == 2
     assert json.loads(result.output)["error"]
+
+
+@pytest.mark.skipif(not (SHARED_DIR / "vectors" / "din.jsonl").exists(), reason="../shared/vectors absent")
+@pytest.mark.parametrize("schema, letter", [("din", "D"), ("iso2", "1"), ("appHandshake", "H")])
+@pytest.mark.parametrize("mode", ["empty", "facets"])
+def test_decode_commands_answer_messages_that_break_the_schema(schema, letter, mode):
+    """Empty typed elements and values past the facets (decoded as sent) still give one JSON
+    object of strings: an empty element as "", an enumeration index past the list as the number."""
+    answered = 0
+    for line in (SHARED_DIR / "vectors" / f"{schema}.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        message = openv2gx.decode(bytes.fromhex(record["exi_hex"]), schema)
+        for leaf in leaves(message):
+            if mode == "empty" and leaf.element and leaf.datatype.empty is None:
+                leaf.set(message, None)
+            elif mode == "facets" and facet_breaking_values(leaf.datatype):
+                leaf.set(message, facet_breaking_values(leaf.datatype)[0])
+        answer = run_command("D" + letter + openv2gx.encode(message, lenient=True).hex())
+        assert answer["msgName"] == message.name and not answer["error"]
+        assert all(isinstance(value, str) for value in answer.values()), answer
+        answered += 1
+    assert answered >= 28

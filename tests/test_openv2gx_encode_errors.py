@@ -71,7 +71,7 @@ CASES = [
     ("int where a bool belongs", lambda m: body(m)["DC_EVStatus"].update(EVReady=1),
      f"{CDR}/DC_EVStatus/EVReady", "expected boolean, got int 1"),
     ("None as a value", lambda m: body(m).update(ChargingComplete=None),
-     f"{CDR}/ChargingComplete", "expected boolean, got NoneType"),
+     f"{CDR}/ChargingComplete", "empty element, expected boolean"),
     # binary length and type
     ("SessionID longer than 8 bytes", lambda m: m["V2G_Message"]["Header"].update(SessionID=bytes(9)),
      "V2G_Message/Header/SessionID", "length 9 above maximum 8"),
@@ -217,3 +217,68 @@ def test_whatever_the_encoder_accepts_the_decoder_reads_back(schema, root, body_
         assert error.rule
         return
     assert openv2gx.decode(encoded, schema) == message
+
+
+# -- bad keys and huge values (issue 18): EncodeError, never another exception, and short -------
+
+HUGE_TEXT = "x" * 10_000_000
+
+
+def nested(depth: int, width: int):
+    value = list(range(width))
+    for _ in range(depth):
+        value = [value] * width
+    return value
+
+
+@pytest.mark.parametrize("specialised", [True, False])
+@pytest.mark.parametrize("label, edit", [
+    ("int key in the body", lambda m: body(m).__setitem__(7, 1)),
+    ("tuple key in the body", lambda m: body(m).__setitem__(("EVRESSSOC",), 1)),
+    ("bytes attribute-like key", lambda m: m["V2G_Message"]["Header"].__setitem__(b"@Id", "x")),
+    ("None key in a nested element", lambda m: body(m)["DC_EVStatus"].__setitem__(None, 1)),
+])
+def test_a_non_string_key_is_an_encode_error(label, edit, specialised):
+    message = current_demand_req()
+    edit(message)
+    with pytest.raises(EncodeError) as caught:
+        openv2gx.encode(message, specialised=specialised)
+    assert "element names are strings" in caught.value.rule
+
+
+def test_a_non_string_root_key_is_an_encode_error():
+    with pytest.raises(EncodeError):
+        openv2gx.encode({1: {}}, "din")
+    with pytest.raises(EncodeError):
+        openv2gx.encode({b"V2G_Message": {}}, "din")
+
+
+@pytest.mark.parametrize("specialised", [True, False])
+@pytest.mark.parametrize("label, edit", [
+    ("10 MB string as an integer", lambda m: body(m)["DC_EVStatus"].__setitem__("EVRESSSOC", HUGE_TEXT)),
+    ("10 MB string as an enumeration", lambda m: body(m)["DC_EVStatus"].__setitem__("EVErrorCode", HUGE_TEXT)),
+    ("10 MB bytes as a boolean", lambda m: body(m).__setitem__("ChargingComplete", HUGE_TEXT.encode())),
+    ("a 10 MB element name", lambda m: body(m).__setitem__(HUGE_TEXT, 1)),
+    ("an integer of a million bits", lambda m: body(m)["DC_EVStatus"].__setitem__("EVRESSSOC", 1 << 1_000_000)),
+    ("nested lists of 10^6 items as a boolean", lambda m: body(m).__setitem__("ChargingComplete", nested(5, 16))),
+    ("nested lists as an element's content", lambda m: body(m).__setitem__("DC_EVStatus", nested(5, 16))),
+    ("10 MB string as a session ID", lambda m: m["V2G_Message"]["Header"].__setitem__("SessionID", HUGE_TEXT)),
+])
+def test_huge_values_give_short_error_messages(label, edit, specialised):
+    message = current_demand_req()
+    edit(message)
+    for lenient in (False, True):
+        with pytest.raises(EncodeError) as caught:
+            openv2gx.encode(message, specialised=specialised, lenient=lenient)
+        assert len(str(caught.value)) < 700, str(caught.value)[:200]
+        assert caught.value.path.startswith("V2G_Message/") and len(caught.value.path) < 200
+    with pytest.raises(EncodeError) as caught:
+        openv2gx.Message(message, schema="din").to_xml()
+    assert len(str(caught.value)) < 700
+
+
+def test_brief_quotes_the_start_of_a_bad_value():
+    message = current_demand_req()
+    body(message)["DC_EVStatus"]["EVRESSSOC"] = "fifty-five percent" + HUGE_TEXT
+    error = error_of(message)
+    assert "'fifty-five percent" in error.rule and "..." in error.rule

@@ -1,4 +1,5 @@
-"""Fuzzing the EXI codec with a fixed budget: random bytes, bit flips and truncations of valid vectors.
+"""Fuzzing the EXI codec with a fixed budget: random bytes, bit flips and truncations of valid vectors,
+and typed elements of valid vectors emptied or given values past their facets (lenient encoder).
 
 For every grammar: decoding anything raises nothing but openv2gx.DecodeError, and whatever decodes
 re-encodes to bytes that decode to the same message (the encoder never writes what the decoder
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 import openv2gx
 from conftest import SHARED_DIR
+from openv2gx.leaves import facet_breaking_values, leaves
 
 BUDGET = settings(max_examples=300, deadline=None, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -65,6 +67,7 @@ def check_round_trip(message, schema: str, fragment: bool) -> None:
         return
     again = openv2gx.decode(encoded, schema, fragment=fragment)
     assert again == message
+    assert again.schema_violations == message.schema_violations
     assert openv2gx.encode(again, schema, fragment=fragment) == encoded
 
 
@@ -138,3 +141,35 @@ def test_empty_simple_content_reads_the_same_however_it_was_written():
     assert message == {"SignatureValue": {"#text": b""}}
     check_round_trip(message, "xmldsig", False)
     assert openv2gx.decode(openv2gx.encode(message, "xmldsig"), "xmldsig") == message
+
+
+def with_typed_content(vector: bytes, schema: str, fragment: bool, data) -> bytes:
+    """The "empty typed content" mutation: one typed element of a vector emptied (None) or given a
+    value past its facets that its bits carry, written by the lenient encoder."""
+    message = openv2gx.decode(vector, schema, fragment=fragment)
+    targets = []
+    for leaf in leaves(message):
+        values = facet_breaking_values(leaf.datatype)
+        if leaf.element and leaf.datatype.empty is None:
+            values.append(None)
+        if values:
+            targets.append((leaf, values))
+    if not targets:
+        return vector
+    leaf, values = data.draw(st.sampled_from(targets))
+    leaf.set(message, data.draw(st.sampled_from(values)))
+    encoded = openv2gx.encode(message, lenient=True)
+    assert openv2gx.decode(encoded, schema, fragment=fragment).schema_violations
+    return encoded
+
+
+@pytest.mark.skipif(not VECTORS, reason=f"no vectors in {SHARED_DIR} (shared folder absent)")
+@pytest.mark.parametrize("schema", GRAMMARS)
+@settings(BUDGET, max_examples=60)
+@given(data=st.data())
+def test_empty_typed_content_in_valid_vectors(schema, data):
+    vector, fragment = data.draw(st.sampled_from(VECTORS[schema]))
+    mutated = bytearray(with_typed_content(vector, schema, fragment, data))
+    for bit in data.draw(st.lists(st.integers(8, len(mutated) * 8 - 1), max_size=2)):
+        mutated[bit // 8] ^= 0x80 >> (bit % 8)
+    fuzz_one(bytes(mutated), schema, fragment)

@@ -68,7 +68,7 @@ def outcome(data: bytes, schema: str, fragment: bool, specialised: bool):
     except openv2gx.DecodeError as error:
         return ("error", error.reason, error.bit_offset, error.expected, str(error))
     return ("message", typed(dict(message)), message.schema, message.name, message.root, message.namespace,
-            message.fragment, message.warnings)
+            message.fragment, message.warnings, message.schema_violations)
 
 
 def assert_same(data: bytes, schema: str, fragment: bool = False):

@@ -284,6 +284,8 @@ class V2gConnection:
         self._signed(message, outcome.grammar, event)
         if message.warnings:
             event.fields["warnings"] = list(message.warnings)
+        if message.schema_violations:
+            event.fields["schema_violations"] = list(message.schema_violations)
         out.append(event)
         if outcome.grammar == APP_HANDSHAKE and message.name == "supportedAppProtocolRes":
             out.append(self._handshake_result(message, time, frame))

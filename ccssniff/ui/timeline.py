@@ -46,6 +46,8 @@ def describe(event: Event, show_key: bool = False) -> str:
         if "certificates" in event.fields:
             parts.append("certificates: " + ", ".join(f"{c['role']} {c.get('subject', c.get('error'))}"
                                                       for c in event.fields["certificates"]))
+        if "schema_violations" in event.fields:
+            parts.append("schema violations: " + "; ".join(event.fields["schema_violations"]))
         return "  ".join(parts)
     if event.kind == ev.SEQUENCE:
         return event.fields.get("detail", "")
@@ -70,12 +72,14 @@ class TimelineWriter:
         line.append(f"{event.time - start:10.3f} ", style="dim")
         line.append(f"{_ARROWS.get(event.direction, ''):11}", style="green" if event.direction == ev.EV_TO_EVSE else "yellow")
         style = _STYLES.get(event.kind, "")
+        # a message that breaks the schema (decoded as sent) is marked, its violations shown
+        violated = "schema_violations" in event.fields
         if event.kind == ev.V2G:
             code = event.message is not None and _failed(event.message)
-            style = "bold red" if code else "bold"
+            style = "bold red" if code else "bold magenta" if violated else "bold"
         name = event.name if event.kind not in (ev.ERROR, ev.SEQUENCE) else f"{event.kind}: {event.name}"
         line.append(f"{name:30} ", style=style)
-        line.append(describe(event, self._show_key), style="red" if event.is_problem else "")
+        line.append(describe(event, self._show_key), style="red" if event.is_problem else "magenta" if violated else "")
         if self._with_payload and event.payload is not None and event.kind != ev.ERROR:
             line.append(f"  hex={event.payload.hex()}", style="dim")
         self._console.print(line, soft_wrap=True)

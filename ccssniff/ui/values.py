@@ -63,6 +63,8 @@ def _walk(content: Mapping[str, Any], depth: int) -> Iterator[tuple[str, Any]]:
 def _text(name: str, value: Any) -> str | None:
     if name in _SHOW_WHEN_TRUE:
         return "yes" if value is True else None
+    if value is None:  # an empty element, decoded as sent (a schema violation)
+        return "(empty)"
     if _UNINTERESTING.get(name) == value:
         return None
     if is_physical_value(value):

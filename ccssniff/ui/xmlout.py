@@ -24,6 +24,8 @@ class XmlWriter:
             self._write(_comment(heading))
             if self._with_payload and event.payload is not None:
                 self._write(_comment(f"payload {event.payload.hex()}"))
+            for violation in event.fields.get("schema_violations", ()):
+                self._write(_comment(f"schema violation: {violation}"))
             self._write(event.message.to_xml().strip() + "\n")
         else:
             self._write(_comment(f"{heading}: {describe(event, self._show_key)}"))
