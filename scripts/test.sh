@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 
-packages=(tshark libpcap0.8 iproute2 default-jre-headless)
+packages=(tshark libpcap0.8 iproute2 default-jre-headless lua5.1 lua5.2 lua5.4)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 missing=()
 for package in "${packages[@]}"; do
