@@ -214,6 +214,9 @@ local function guess(state, data, failed_protocol, first_problem)
           or ("switching assumption from " .. PROTOCOL_NAMES[previous] .. " to " .. PROTOCOL_NAMES[protocol])
         return protocol, result, nil, note
       end
+      if problem == nil and result ~= nil then
+        problem = { msg = protocol .. ": " .. result.trailing .. " trailing byte(s) after the EXI document", bit = result.bits }
+      end
       first_problem = first_problem or problem
     end
   end
