@@ -11,6 +11,7 @@ from ccssniff import __version__
 from ccssniff.capture.reader import CaptureFormatError
 from ccssniff.decode.command import decode
 from ccssniff.emulate.command import emulate
+from ccssniff.wireshark.command import wireshark
 from ccssniff.ui.errors import UsageFailure
 
 _LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
@@ -61,6 +62,7 @@ def cli(verbose: int) -> None:
 
 cli.add_command(decode)
 cli.add_command(emulate)
+cli.add_command(wireshark)
 
 
 def main() -> None:
