@@ -6,8 +6,13 @@ EXI in valid V2GTP frames never raises a Lua error."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 import struct
 import random
+import shutil
 import subprocess
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -21,6 +26,7 @@ from ccssniff.cli import cli
 from ccssniff.emulate.wire import TCP_ACK, TCP_PSH, ethernet, link_local_from_mac, tcp
 from ccssniff.wireshark.fields import message_fields
 from openv2gx.lua_export import all_fields, load_tables
+from tshark_versions import VERSIONS, tshark_command
 from wireshark_values import canonical
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,9 +40,16 @@ def shared_captures(shared_dir: Path) -> list[Path]:
                   if p.suffix in (".pcap", ".pcapng") and p.is_file())
 
 
-def run_tshark(tshark: str, capture: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([tshark, "-n", "-X", f"lua_script:{SCRIPT}", "-r", str(capture), *args],
-                          capture_output=True, text=True, timeout=300)
+@pytest.fixture(scope="session", params=VERSIONS)
+def tshark(request):
+    """(argv prefix, environment) of one tshark version."""
+    return tshark_command(request.param)
+
+
+def run_tshark(tshark, capture: Path, *args: str) -> subprocess.CompletedProcess:
+    command, env = tshark
+    return subprocess.run([*command, "-n", "-X", f"lua_script:{SCRIPT}", "-r", str(capture), *args],
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 def normalise(field: str, text):
@@ -105,6 +118,7 @@ def per_frame_tshark(tshark, capture):
     return frames
 
 
+@lru_cache(maxsize=None)
 def per_frame_ccssniff(capture):
     result = CliRunner().invoke(cli, ["decode", str(capture), "--json"])
     frames = defaultdict(lambda: ([], Counter()))
@@ -128,7 +142,10 @@ def all_captures(shared_dir):
 @pytest.fixture(scope="session")
 def comparisons(tshark, all_captures):
     """tshark and ccssniff per frame, for every capture (computed once per session)."""
-    return {capture: (per_frame_tshark(tshark, capture), per_frame_ccssniff(capture)) for capture in all_captures}
+    with ThreadPoolExecutor(max_workers=2) as pool:  # tshark runs while Python decodes
+        shown = {capture: pool.submit(per_frame_tshark, tshark, capture) for capture in all_captures}
+        decoded = {capture: per_frame_ccssniff(capture) for capture in all_captures}
+        return {capture: (shown[capture].result(), decoded[capture]) for capture in all_captures}
 
 
 def test_every_capture_shows_the_messages_and_values_of_ccssniff_decode(comparisons):
@@ -215,10 +232,20 @@ def write_fuzz_capture(path: Path, payloads) -> None:
             writer.write(ethernet(evse_mac, ev_mac, 0x86DD, segment), timestamp=1767225600 + number)
 
 
-def test_fuzzed_exi_gives_expert_info_never_a_lua_error(tshark, tmp_path, shared_dir):
+@pytest.fixture()
+def readable_dir():
+    """A folder the unprivileged user running Wireshark 4.4 can read (pytest's tmp_path is private)."""
+    folder = Path(tempfile.mkdtemp(prefix="ccssniff-lua-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_fuzzed_exi_gives_expert_info_never_a_lua_error(tshark, readable_dir, shared_dir):
     payloads = fuzzed_payloads()
-    capture = tmp_path / "fuzz.pcapng"
+    capture = readable_dir / "fuzz.pcapng"
     write_fuzz_capture(capture, payloads)
+    os.chmod(capture, 0o644)
     done = run_tshark(tshark, capture, "-V")
     assert done.returncode == 0, done.stderr
     assert "Lua Error" not in done.stdout and "dissector error" not in done.stdout
