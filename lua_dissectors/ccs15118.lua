@@ -147,10 +147,26 @@ p_v2g.prefs.highlight = Pref.bool("Highlight element bytes", false,
 ---------------------------------------------------------------------------------------------
 -- Schema per TCP conversation (the logic of ccssniff/decode/schema.py)
 
-local f_tcp_stream = Field.new("tcp.stream")
 local NAMESPACES = { ["urn:din:70121:2012:MsgDef"] = "din", ["urn:iso:15118:2:2013:MsgDef"] = "iso2" }
 local PROTOCOL_NAMES = { din = "DIN SPEC 70121", iso2 = "ISO 15118-2", iso20 = "ISO 15118-20" }
 local GUESS_ORDER = { "din", "iso2" }
+
+-- Charge loops repeat the same few payloads: each is decoded once (results are read-only)
+local DECODE_CACHE_SIZE = 4096
+local decoded_cache, decoded_count = {}, 0
+
+local function try_decode(data, grammar)
+  local key = grammar .. ":" .. data
+  local hit = decoded_cache[key]
+  if hit ~= nil then return hit[1], hit[2] end
+  local result, problem = runtime:try_decode(data, grammar)
+  if decoded_count >= DECODE_CACHE_SIZE then
+    decoded_cache, decoded_count = {}, 0
+  end
+  decoded_cache[key] = { result, problem }
+  decoded_count = decoded_count + 1
+  return result, problem
+end
 
 local connections = {}   -- tcp.stream -> selector state
 local remembered = {}    -- "frame:offset" -> {grammar, note} chosen on the first pass
@@ -159,6 +175,7 @@ local announced_ports = {}
 function p_v2g.init()
   connections = {}
   remembered = {}
+  decoded_cache, decoded_count = {}, 0
 end
 
 local function protocol_of_namespace(namespace)
@@ -205,7 +222,7 @@ end
 local function guess(state, data, failed_protocol, first_problem)
   for _, protocol in ipairs(GUESS_ORDER) do
     if protocol ~= failed_protocol then
-      local result, problem = runtime:try_decode(data, protocol)
+      local result, problem = try_decode(data, protocol)
       if decodes_cleanly(result) then
         local previous = state.protocol
         state.protocol = protocol
@@ -233,11 +250,11 @@ local function select_and_decode(state, payload_type, data)
       state.assumed = true
       note = string.format("no handshake seen: ISO 15118-20 taken from payload type 0x%04x", payload_type)
     end
-    local result, problem = runtime:try_decode(data, grammar)
+    local result, problem = try_decode(data, grammar)
     return grammar, result, problem, note
   end
   if not state.handshake_done then
-    local result = runtime:try_decode(data, "appHandshake")
+    local result = try_decode(data, "appHandshake")
     if decodes_cleanly(result) and result.name:sub(1, 20) == "supportedAppProtocol" then
       note_handshake(state, result)
       return "appHandshake", result, nil, nil
@@ -245,22 +262,25 @@ local function select_and_decode(state, payload_type, data)
     if state.protocol == nil then return guess(state, data, nil, nil) end
   end
   if state.protocol == "din" or state.protocol == "iso2" then
-    local result, problem = runtime:try_decode(data, state.protocol)
+    local result, problem = try_decode(data, state.protocol)
     if result == nil and state.assumed then
       return guess(state, data, state.protocol, problem)
     end
     return state.protocol, result, problem, nil
   end
   if state.protocol == "iso20" then
-    local result, problem = runtime:try_decode(data, "appHandshake")
+    local result, problem = try_decode(data, "appHandshake")
     return "appHandshake", result, problem, nil
   end
   return guess(state, data, nil, nil)
 end
 
 local function connection_state(pinfo)
-  local stream = f_tcp_stream()
-  local key = stream and tostring(stream.value) or "udp"
+  -- the connection's two ports, in a fixed order: a Field extractor for tcp.stream would make
+  -- Wireshark build the whole tree of every packet (costing more than all of our decoding), and
+  -- addresses as text cost more than the ports tell apart in a charging trace
+  local a, b = pinfo.src_port, pinfo.dst_port
+  local key = a < b and (a * 65536 + b) or (b * 65536 + a)
   local state = connections[key]
   if state == nil then
     local forced = SCHEMA_BY_INDEX[p_v2g.prefs.forced_schema]
@@ -367,7 +387,7 @@ local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type)
   local state = connection_state(pinfo)
   if pinfo.visited and memory ~= nil then
     grammar, note = memory[1], memory[2]
-    if grammar ~= nil then result, problem = runtime:try_decode(data, grammar) end
+    if grammar ~= nil then result, problem = try_decode(data, grammar) end
     if result == nil and problem == nil then problem = memory[3] end
   else
     grammar, result, problem, note = select_and_decode(state, payload_type, data)
@@ -389,6 +409,10 @@ local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type)
   subtree:add(gf.msg, payload_range, result.name)
   subtree:add(gf.schema, payload_range, schema)
   subtree:add(gf.grammar, payload_range, grammar)
+  if tostring(tree):find("has item=false", 1, true) then
+    -- no tree at all (tshark without -V, -Y or field columns): only the Info column is shown
+    return result.name
+  end
   local cross, response_code, session_id = build_tree(subtree, payload_range, result, p_v2g.prefs.highlight)
   if session_id ~= nil and session_id ~= "" then
     add_bytes(subtree, gf.session_id, payload_range, session_id):set_generated()
@@ -438,6 +462,8 @@ end
 ---------------------------------------------------------------------------------------------
 -- V2GTP
 
+-- several PDUs in one frame: their texts joined in the Info column (pinfo.private lives as long
+-- as one dissection of the frame, so a second dissection starts afresh)
 local function append_info(pinfo, text)
   if pinfo.private.ccs15118_info == "1" then
     pinfo.cols.info:append(", " .. text)
