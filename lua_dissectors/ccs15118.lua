@@ -297,23 +297,29 @@ end
 
 local SCHEMA_LABEL = { appHandshake = "appHandshake", din = "din", iso2 = "iso2" }
 
+-- TreeItem.add fetched once: a method call on a TreeItem goes through Wireshark's attribute
+-- lookup each time, which costs more than the add itself
+local tree_add, tree_append_text = nil, nil
+-- units go into the item text only where someone sees it (not in the invisible tree of a filter pass)
+local show_units = true
+
 -- Wireshark 4.0 copies as many bytes from the value as the range is long: give it a range of
 -- exactly the value's length (binary values always lie inside their EXI payload)
 local function add_bytes(parent, field, range, value)
   if range:len() ~= #value then
-    if #value > range:tvb():len() then return parent:add(range, "binary value longer than its frame") end
+    if #value > range:tvb():len() then return tree_add(parent, range, "binary value longer than its frame") end
     range = range:tvb():range(0, #value)
   end
-  return parent:add(field, range, value)
+  return tree_add(parent, field, range, value)
 end
 
 local function add_value(parent, field, ftype, range, value, dt)
   local kind = dt and dt.kind
   if ftype == "string" and type(value) ~= "string" then
-    return parent:add(field, range, exi.value_text(value, dt))
+    return tree_add(parent, field, range, exi.value_text(value, dt))
   end
   if ftype == "bytes" then return add_bytes(parent, field, range, value) end
-  if ftype == "boolean" then return parent:add(field, range, value and 1 or 0) end
+  if ftype == "boolean" then return tree_add(parent, field, range, value and 1 or 0) end
   if ftype == "uint64" or ftype == "int64" then
     local number
     if type(value) == "table" then
@@ -325,14 +331,14 @@ local function add_value(parent, field, ftype, range, value, dt)
       end
     elseif ftype == "uint64" then number = UInt64.new(value)
     else number = Int64.new(value) end
-    return parent:add(field, range, number)
+    return tree_add(parent, field, range, number)
   end
   if kind == "physical" then
-    local item = parent:add(field, range, value)
-    if dt.unit then item:append_text(" " .. dt.unit) end
+    local item = tree_add(parent, field, range, value)
+    if dt.unit and show_units then tree_append_text(item, " " .. dt.unit) end
     return item
   end
-  return parent:add(field, range, value)
+  return tree_add(parent, field, range, value)
 end
 
 local function build_tree(tree, payload_range, result, highlight)
@@ -358,12 +364,12 @@ local function build_tree(tree, payload_range, result, highlight)
     end
     local item
     if field == nil then
-      item = parent:add(range, names[i] .. (value ~= nil and (": " .. exi.value_text(value, dt)) or ""))
+      item = tree_add(parent, range, names[i] .. (value ~= nil and (": " .. exi.value_text(value, dt)) or ""))
     elseif value == nil or dt.kind == "empty" or value == "" then
-      if element_ftype[path] == "none" then item = parent:add(field, range)
+      if element_ftype[path] == "none" then item = tree_add(parent, field, range)
       else
-        item = parent:add(range, names[i] .. ": (empty)")
-        item:add(gf.empty, range, path)
+        item = tree_add(parent, range, names[i] .. ": (empty)")
+        tree_add(item, gf.empty, range, path)
       end
     else
       item = add_value(parent, field, element_ftype[path], range, value, dt)
@@ -409,10 +415,13 @@ local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type)
   subtree:add(gf.msg, payload_range, result.name)
   subtree:add(gf.schema, payload_range, schema)
   subtree:add(gf.grammar, payload_range, grammar)
+  tree_add = tree_add or subtree.add
+  tree_append_text = tree_append_text or subtree.append_text
   if tostring(tree):find("has item=false", 1, true) then
     -- no tree at all (tshark without -V, -Y or field columns): only the Info column is shown
     return result.name
   end
+  show_units = tree.visible ~= false
   local cross, response_code, session_id = build_tree(subtree, payload_range, result, p_v2g.prefs.highlight)
   if session_id ~= nil and session_id ~= "" then
     add_bytes(subtree, gf.session_id, payload_range, session_id):set_generated()
