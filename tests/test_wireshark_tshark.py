@@ -254,3 +254,15 @@ def test_fuzzed_exi_gives_expert_info_never_a_lua_error(tshark, readable_dir, sh
     malformed = count_frames(tshark, capture, "v2g.error")
     assert malformed > len(payloads) // 3
     assert count_frames(tshark, capture, "_ws.expert.message contains \"at bit\"") == malformed
+
+
+def test_io_stat_average_of_a_physical_value_equals_the_decoded_average(tshark):
+    capture = REPO / "captures" / "din_dc.pcapng"
+    voltages = [float(value) for names, fields in per_frame_ccssniff(capture).values()
+                for field, value in fields if field.endswith(".EVSEPresentVoltage")]
+    assert len(voltages) > 20
+    done = run_tshark(tshark, capture, "-q", "-z", "io,stat,0,AVG(v2g.EVSEPresentVoltage)v2g.EVSEPresentVoltage")
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if "<>" in line)
+    shown = float(row.split("|")[2])
+    assert shown == pytest.approx(sum(voltages) / len(voltages), abs=1e-5)
