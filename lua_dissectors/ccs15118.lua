@@ -6,6 +6,7 @@
 
 local load_chunk = loadstring or load
 local floor = math.floor
+local byte = string.byte
 
 local function script_dir()
   local source = debug.getinfo(1, "S").source or ""
@@ -384,10 +385,10 @@ local function build_tree(tree, payload_range, result, highlight)
   return cross, response_code, session_id
 end
 
-local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type)
+local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type, index)
   local data = tvb:raw(offset, length)
   local payload_range = tvb:range(offset, length)
-  local key = pinfo.number .. ":" .. offset
+  local key = pinfo.number .. ":" .. index
   local grammar, result, problem, note
   local memory = remembered[key]
   local state = connection_state(pinfo)
@@ -471,34 +472,38 @@ end
 ---------------------------------------------------------------------------------------------
 -- V2GTP
 
--- several PDUs in one frame: their texts joined in the Info column (pinfo.private lives as long
--- as one dissection of the frame, so a second dissection starts afresh)
-local function append_info(pinfo, text)
-  if pinfo.private.ccs15118_info == "1" then
-    pinfo.cols.info:append(", " .. text)
-  else
-    pinfo.cols.info:set(text)
-    pinfo.private.ccs15118_info = "1"
-  end
+-- the number of this PDU within the frame (dissect_tcp_pdus hands each its own tvb, so offsets
+-- do not tell them apart); pinfo.private lives as long as one dissection of the frame
+local function pdu_index(pinfo)
+  local private = pinfo.private
+  local index = (tonumber(private.ccs15118_pdus) or 0) + 1
+  private.ccs15118_pdus = tostring(index)
+  return index
+end
+
+-- several PDUs in one frame: their texts joined in the Info column
+local function show_info(pinfo, text, index)
+  if index > 1 then pinfo.cols.info:append(", " .. text)
+  else pinfo.cols.info:set(text) end
 end
 
 local function dissect_pdu(tvb, pinfo, tree)
-  pinfo.cols.protocol:set("V2GTP")
   local available = tvb:len()
-  local subtree = tree:add(p_v2gtp, tvb:range(0, available >= 8 and 8 or available))
+  local index = pdu_index(pinfo)
+  tree_add = tree_add or tree.add
+  local subtree = tree_add(tree, p_v2gtp, tvb:range(0, available >= 8 and 8 or available))
   if available < 8 then
+    pinfo.cols.protocol:set("V2GTP")
     subtree:add_proto_expert_info(ef.bad_length, "V2GTP header cut short")
     return available
   end
-  local version = tvb:range(0, 1):uint()
-  local inverse = tvb:range(1, 1):uint()
-  local payload_type = tvb:range(2, 2):uint()
-  local length = tvb:range(4, 4):uint()
-  subtree:add(hf.version, tvb:range(0, 1))
-  subtree:add(hf.inverse, tvb:range(1, 1))
-  subtree:add(hf.payload_type, tvb:range(2, 2))
-  subtree:add(hf.length, tvb:range(4, 4))
-  subtree:append_text(string.format(", %s, %d bytes", PAYLOAD_TYPES[payload_type] or string.format("type 0x%04x", payload_type), length))
+  local version, inverse, type_high, type_low, l1, l2, l3, l4 = byte(tvb:raw(0, 8), 1, 8)
+  local payload_type = type_high * 256 + type_low
+  local length = ((l1 * 256 + l2) * 256 + l3) * 256 + l4
+  tree_add(subtree, hf.version, tvb:range(0, 1))
+  tree_add(subtree, hf.inverse, tvb:range(1, 1))
+  tree_add(subtree, hf.payload_type, tvb:range(2, 2))
+  tree_add(subtree, hf.length, tvb:range(4, 4))
   if version ~= 0x01 or inverse ~= 0xFE then
     subtree:add_proto_expert_info(ef.bad_version, string.format("version 0x%02x / inverse 0x%02x (0x01/0xfe expected)", version, inverse))
   end
@@ -507,27 +512,29 @@ local function dissect_pdu(tvb, pinfo, tree)
     length = available - 8
   end
   local info
+  local protocol = "V2GTP"
   if length > 0 then
     if payload_type == 0x8001 or ISO20_GRAMMAR[payload_type] then
-      pinfo.cols.protocol:set("V2G")
-      local ok, text = pcall(dissect_exi, tvb, pinfo, tree, 8, length, payload_type)
+      protocol = "V2G"
+      local ok, text = pcall(dissect_exi, tvb, pinfo, tree, 8, length, payload_type, index)
       if not ok then
         subtree:add_proto_expert_info(ef.malformed, "dissector error: " .. tostring(text))
         text = "Malformed EXI"
       end
       info = text
     elseif payload_type == 0x9000 or payload_type == 0x9001 then
-      pinfo.cols.protocol:set("SDP15118")
+      protocol = "SDP15118"
       info = dissect_sdp(tvb, pinfo, tree, 8, length, payload_type)
     else
-      subtree:add(hf.payload, tvb:range(8, length))
+      tree_add(subtree, hf.payload, tvb:range(8, length))
       subtree:add_proto_expert_info(ef.unknown_type, string.format("payload type 0x%04x", payload_type))
       info = string.format("V2GTP payload type 0x%04x", payload_type)
     end
   else
     info = "V2GTP " .. (PAYLOAD_TYPES[payload_type] or "message") .. " (empty)"
   end
-  append_info(pinfo, info)
+  pinfo.cols.protocol:set(protocol)
+  show_info(pinfo, info, index)
   return 8 + length
 end
 
