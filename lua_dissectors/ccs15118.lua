@@ -172,6 +172,7 @@ end
 local connections = {}   -- tcp.stream -> selector state
 local remembered = {}    -- "frame:offset" -> {grammar, note} chosen on the first pass
 local announced_ports = {}
+local tls_dissector = Dissector.get("tls")
 
 function p_v2g.init()
   connections = {}
@@ -462,6 +463,9 @@ local function dissect_sdp(tvb, pinfo, tree, offset, length, payload_type)
   subtree:add(sf.security, tvb:range(offset + 18, 1))
   subtree:add(sf.transport, tvb:range(offset + 19, 1))
   local port = tvb:range(offset + 16, 2):uint()
+  -- the announced port goes to V2GTP whatever the security byte says (EVSEs answer TLS to a
+  -- request without it and then talk plain V2GTP); TLS records found there go on to Wireshark's
+  -- TLS dissector, whose decrypted data reaches our heuristic
   if not pinfo.visited and port ~= 15118 and not announced_ports[port] then
     announced_ports[port] = true
     DissectorTable.get("tcp.port"):add(port, p_v2gtp)
@@ -544,10 +548,21 @@ end
 
 local PORT_TYPE_UDP = 3 -- enum port_type of epan/address.h
 
+local function looks_like_tls_record(tvb)
+  local content_type, major, minor = byte(tvb:raw(0, 3), 1, 3)
+  return content_type >= 20 and content_type <= 23 and major == 3 and minor >= 1 and minor <= 4
+end
+
 function p_v2gtp.dissector(tvb, pinfo, tree)
   if pinfo.port_type == PORT_TYPE_UDP then
     -- UDP (SDP): one datagram, one message
     return dissect_pdu(tvb, pinfo, tree)
+  end
+  if tvb:len() >= 3 and looks_like_tls_record(tvb) then
+    -- TLS on a V2G port: Wireshark's TLS dissector, with TCP's permission to reassemble passed on
+    -- (a call through us would use it up); decrypted data comes back through our heuristic on tls
+    pcall(function() pinfo.can_desegment = 2 end)
+    return tls_dissector:call(tvb, pinfo, tree)
   end
   dissect_tcp_pdus(tvb, tree, 8, pdu_length, dissect_pdu, true)
   return tvb:len()
@@ -567,6 +582,53 @@ local function heuristic(tvb, pinfo, tree)
   p_v2gtp.dissector(tvb, pinfo, tree)
   return true
 end
+
+---------------------------------------------------------------------------------------------
+-- TLS secrets disclosed in the trace (NSS key log lines over UDP, as dsV2Gshark and EVerest
+-- send them). Wireshark needs them in a key log file before its first pass to decrypt:
+-- `ccssniff wireshark open FILE` collects them and hands them over.
+
+local p_keylog = Proto("keylog15118", "TLS key log line disclosed in the trace")
+local kf = {
+  label = ProtoField.string("keylog15118.label", "Label"),
+  client_random = ProtoField.string("keylog15118.client_random", "Client random"),
+  secret = ProtoField.string("keylog15118.secret", "Secret"),
+}
+p_keylog.fields = { kf.label, kf.client_random, kf.secret }
+local NSS_LABELS = {
+  CLIENT_RANDOM = true, CLIENT_EARLY_TRAFFIC_SECRET = true, CLIENT_HANDSHAKE_TRAFFIC_SECRET = true,
+  SERVER_HANDSHAKE_TRAFFIC_SECRET = true, CLIENT_TRAFFIC_SECRET_0 = true, SERVER_TRAFFIC_SECRET_0 = true,
+  EARLY_EXPORTER_SECRET = true, EXPORTER_SECRET = true,
+}
+
+local function keylog_heuristic(tvb, pinfo, tree)
+  local length = tvb:len()
+  if length < 40 or length > 4096 then return false end
+  local first = tvb:range(0, 1):uint()
+  if first ~= 0x43 and first ~= 0x53 and first ~= 0x45 then return false end -- C, S, E
+  local text = tvb:raw(0, length)
+  local label = text:match("^([A-Z_0]+) ")
+  if label == nil or not NSS_LABELS[label] then return false end
+  pinfo.cols.protocol:set("KEYLOG")
+  local subtree = tree:add(p_keylog, tvb:range(0, length))
+  local count = 0
+  local offset = 0
+  for line in text:gmatch("[^\r\n]+") do
+    local name, random, secret = line:match("^(%S+) (%x+) (%x+)")
+    local start = text:find(line, offset + 1, true) - 1
+    offset = start + #line
+    if name ~= nil then
+      local item = subtree:add(tvb:range(start, #line), line:sub(1, 60) .. (#line > 60 and "..." or ""))
+      item:add(kf.label, tvb:range(start, #name), name)
+      item:add(kf.client_random, tvb:range(start + #name + 1, #random), random)
+      item:add(kf.secret, tvb:range(start + #name + #random + 2, #secret), secret)
+      count = count + 1
+    end
+  end
+  pinfo.cols.info:set(string.format("TLS key log: %d line(s), %s", count, label))
+  return true
+end
+p_keylog:register_heuristic("udp", keylog_heuristic)
 
 DissectorTable.get("udp.port"):add(15118, p_v2gtp)
 DissectorTable.get("tcp.port"):add(15118, p_v2gtp)

@@ -62,3 +62,33 @@ def test_open_reports_bad_arguments_in_one_line():
     result = CliRunner().invoke(cli, ["wireshark", "open", str(CAPTURE), "--tshark", "-Y 'unclosed"])
     assert result.exit_code == 2
     assert "--tshark" in result.output
+
+
+def test_open_hands_the_traces_own_tls_keys_to_tshark(tshark, shared_dir):
+    capture = shared_dir / "captures" / "dsv2gshark" / "ISO-20_TLS13_DC_DS5366_Josev.pcapng"
+    args = ["-Y", "v2g", "-T", "fields", "-e", "v2g.msg"]
+    plain = subprocess.run([tshark, "-n", "-X", f"lua_script:{REPO / 'lua_dissectors' / 'ccs15118.lua'}",
+                            "-r", str(capture), *args], capture_output=True, text=True, timeout=60)
+    assert plain.stdout.split() == []  # encrypted: nothing to decode without the keys
+    opened = subprocess.run(
+        [sys.executable, "-c", "from ccssniff.cli import main; main()", "wireshark", "open", str(capture),
+         "--tshark", " ".join(args)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert opened.returncode == 0, opened.stderr
+    assert "4 TLS key log line(s)" in opened.stderr
+    names = opened.stdout.split()
+    assert names[:2] == ["supportedAppProtocolReq", "supportedAppProtocolRes"]
+    assert "DC_ChargeLoopReq" in names and "SessionStopRes" in names
+    keys = subprocess.run([tshark, "-n", "-X", f"lua_script:{REPO / 'lua_dissectors' / 'ccs15118.lua'}",
+                           "-r", str(capture), "-Y", "keylog15118", "-T", "fields", "-e", "keylog15118.label"],
+                          capture_output=True, text=True, timeout=60)
+    assert sorted(keys.stdout.split()) == sorted(["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                                                  "SERVER_TRAFFIC_SECRET_0", "CLIENT_TRAFFIC_SECRET_0"])
+
+
+def test_key_log_lines_are_recognised_and_other_text_is_not():
+    from ccssniff.wireshark.keylog import key_log_lines
+    line = "CLIENT_RANDOM " + "ab" * 32 + " " + "cd" * 48
+    assert key_log_lines((line + "\n").encode()) == [line]
+    assert key_log_lines(b"M-SEARCH * HTTP/1.1\r\n") == []
+    assert key_log_lines(b"\xff\xfe") == []

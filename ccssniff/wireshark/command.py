@@ -6,12 +6,14 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import click
 
 from ccssniff.ui.errors import UsageFailure
 from ccssniff.wireshark import install as installer
+from ccssniff.wireshark.keylog import keys_in_capture
 
 
 @click.group()
@@ -56,6 +58,22 @@ def path() -> None:
     click.echo(f"{folder}\t{state}")
 
 
+def _key_log_file(capture: Path) -> Path | None:
+    """TLS secrets the trace itself discloses (NSS key log lines over UDP), written to a key log
+    file for Wireshark, so that the first pass already decrypts; None if there are none."""
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        return None
+    lines = keys_in_capture(tshark, str(capture))
+    if not lines:
+        return None
+    handle, name = tempfile.mkstemp(prefix="ccssniff-keylog-", suffix=".txt")
+    with os.fdopen(handle, "w", encoding="ascii") as file:
+        file.write("\n".join(lines) + "\n")
+    click.echo(f"{len(lines)} TLS key log line(s) from the trace handed to Wireshark ({name})", err=True)
+    return Path(name)
+
+
 @wireshark.command(name="open")
 @click.argument("capture", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tshark", "tshark_args", metavar="ARGS", default=None,
@@ -67,6 +85,9 @@ def open_capture(capture: Path, tshark_args: str | None) -> None:
     if executable is None:
         raise UsageFailure(f"{program} is not installed or not on PATH")
     command = [executable, "-X", f"lua_script:{installer.entry_script()}", "-r", str(capture)]
+    key_file = _key_log_file(capture)
+    if key_file is not None:
+        command += ["-o", f"tls.keylog_file:{key_file}"]
     if tshark_args:
         try:
             command += shlex.split(tshark_args)
