@@ -266,3 +266,15 @@ def test_io_stat_average_of_a_physical_value_equals_the_decoded_average(tshark):
     row = next(line for line in done.stdout.splitlines() if "<>" in line)
     shown = float(row.split("|")[2])
     assert shown == pytest.approx(sum(voltages) / len(voltages), abs=1e-5)
+
+
+def test_without_the_handshake_the_schema_is_assumed_and_said(tshark, readable_dir):
+    capture = readable_dir / "no-handshake.pcapng"
+    # frames 41 and 42 of the lab trace are supportedAppProtocolReq/Res
+    subprocess.run(["editcap", str(REPO / "captures" / "iso2_dc.pcapng"), str(capture), "41", "42"], check=True)
+    os.chmod(capture, 0o644)
+    done = run_tshark(tshark, capture, "-Y", "v2g.schema_assumed", "-T", "fields", "-e", "v2g.msg")
+    assert done.stdout.split() == ["SessionSetupReq"]
+    assert count_frames(tshark, capture, "_ws.expert.message contains \"assuming ISO 15118-2\"") == 1
+    full = count_frames(tshark, REPO / "captures" / "iso2_dc.pcapng", 'v2g.schema == "iso2"')
+    assert count_frames(tshark, capture, 'v2g.schema == "iso2"') == full
