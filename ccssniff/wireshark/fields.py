@@ -27,11 +27,7 @@ def _children(schema: str, grammar_index: int) -> dict:
 
 
 def _value(value):
-    if isinstance(value, (bytes, bytearray)):
-        return value.hex()
-    if isinstance(value, bool):
-        return value
-    return value
+    return value.hex() if isinstance(value, (bytes, bytearray)) else value
 
 
 def message_fields(message) -> list[tuple[str, object]]:
