@@ -1,6 +1,6 @@
 -- Wireshark dissectors for CCS charging (ISO 15118 / DIN 70121): V2GTP, SDP (sdp15118) and the
 -- EXI messages of DIN 70121, ISO 15118-2, ISO 15118-20 and the supportedAppProtocol handshake.
--- Pure Lua for Wireshark 3.6 to 4.6 (Lua 5.1 to 5.4); the EXI runtime and the grammar tables
+-- Pure Lua (5.1 to 5.4; tested on Wireshark 4.0 and 4.4); the EXI runtime and the grammar tables
 -- live in the folder ccs15118/ beside this file (no *.lua there: Wireshark would run them).
 -- Installed by `ccssniff wireshark install`; fields are listed in the README (v2g.*).
 

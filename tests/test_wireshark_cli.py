@@ -92,3 +92,14 @@ def test_key_log_lines_are_recognised_and_other_text_is_not():
     assert key_log_lines((line + "\n").encode()) == [line]
     assert key_log_lines(b"M-SEARCH * HTTP/1.1\r\n") == []
     assert key_log_lines(b"\xff\xfe") == []
+
+
+def test_every_filter_of_the_profile_compiles(tshark):
+    from ccssniff.wireshark.install import COLOUR_RULES, FILTER_BUTTONS, IO_GRAPHS
+    expressions = [expr for _, expr in FILTER_BUTTONS] + [expr for _, expr, _, _ in COLOUR_RULES]
+    expressions += [field for _, field, _ in IO_GRAPHS]
+    script = REPO / "lua_dissectors" / "ccs15118.lua"
+    for expression in expressions:
+        done = subprocess.run([tshark, "-n", "-X", f"lua_script:{script}", "-r", str(CAPTURE), "-c", "50",
+                               "-Y", expression], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{expression}: {done.stderr}"

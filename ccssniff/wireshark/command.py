@@ -18,7 +18,7 @@ from ccssniff.wireshark.keylog import keys_in_capture
 
 @click.group()
 def wireshark() -> None:
-    """Wireshark dissectors for SDP, V2GTP and every EXI message (pure Lua, Wireshark 3.6 to 4.6).
+    """Wireshark dissectors for SDP, V2GTP and every EXI message (pure Lua; tested on Wireshark 4.0 and 4.4).
 
     \b
     Examples:
