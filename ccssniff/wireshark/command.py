@@ -98,6 +98,10 @@ def open_capture(capture: Path, tshark_args: str | None) -> None:
                          env=os.environ.copy())
         click.echo(f"Wireshark started on {capture}", err=True)
         return
-    done = subprocess.run(command)
+    try:
+        done = subprocess.run(command)
+    finally:
+        if key_file is not None:  # Wireshark (above) keeps reading it; tshark is done with it
+            key_file.unlink(missing_ok=True)
     if done.returncode != 0:
         raise SystemExit(done.returncode)
