@@ -16,6 +16,7 @@ from ccssniff.decode.command import decode
 from ccssniff.emulate.command import emulate
 from ccssniff.emulate.pki_command import pki
 from ccssniff.report.command import report
+from ccssniff.wireshark.command import wireshark
 from ccssniff.ui.errors import UsageFailure
 
 _LOG_LEVELS = {0: logging.WARNING, 1: logging.INFO}
@@ -72,6 +73,7 @@ cli.add_command(pki)
 cli.add_command(listen)
 cli.add_command(modem)
 cli.add_command(report)
+cli.add_command(wireshark)
 
 
 def main() -> None:

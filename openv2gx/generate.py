@@ -656,6 +656,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m openv2gx.generate", description=__doc__.splitlines()[0])
     parser.add_argument("--schemas", type=Path, default=default_schemas_dir(), help="folder of the official XSDs")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "grammars")
+    parser.add_argument("--lua", type=Path, default=None, metavar="DIR",
+                        help="also write the tables as Lua data for the Wireshark dissectors "
+                             "(lua_dissectors/ccs15118; see openv2gx/lua_export.py)")
     parser.add_argument("names", nargs="*", help="grammar names (default: all)")
     args = parser.parse_args(argv)
     if not args.schemas.is_dir():
@@ -663,6 +666,10 @@ def main(argv=None) -> int:
         return 2
     for path in write_tables(args.schemas, args.out, args.names or None):
         print(path)
+    if args.lua is not None:
+        from .lua_export import write_lua_tables
+        for path in write_lua_tables(args.lua, args.out):
+            print(path)
     return 0
 
 
