@@ -218,17 +218,13 @@ def test_tables_equal_decode_file_by_file(corpus, local_run, reference):
 def _check_sessions(file: str, summary: dict, v2g: list[dict], rows: list[dict]) -> None:
     slac_rows = [r for r in rows if r["kind"] == "slac"]
     v2g_rows = [r for r in rows if r["kind"] == "v2g"]
-    slac = summary.get("slac") if isinstance(summary.get("slac"), dict) else {}
-    runs = slac.get("runs")
-    if isinstance(runs, list) and runs:
-        assert len(slac_rows) == len(runs), file
-    else:
-        seen = "SLAC" in summary["phases"] or (isinstance(runs, int) and runs > 0)
-        assert len(slac_rows) == int(seen), file
-        if seen:
-            assert slac_rows[0]["slac_s"] == slac.get("duration", summary["phases"].get("SLAC"))
-    for row in slac_rows:
-        assert row["outcome"] == (slac.get("outcome") or {}).get("result") or isinstance(runs, list)
+    slac = summary.get("slac") or {}
+    runs = slac.get("run_list") or []
+    # one row per SLAC run of the session model, with that run's duration and outcome
+    assert len(slac_rows) == len(runs), file
+    for row, run in zip(slac_rows, runs):
+        assert row["slac_s"] == run["duration"], file
+        assert row["outcome"] == run["outcome"]["result"] and row["cause"] == run["outcome"]["cause"], file
     assert [r["session"] for r in v2g_rows] == [s["connection"] for s in summary["sessions"]], file
     for row, session in zip(v2g_rows, summary["sessions"]):
         outcome = session.get("outcome") or {}

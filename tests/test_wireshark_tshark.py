@@ -23,6 +23,7 @@ from click.testing import CliRunner
 import openv2gx
 from ccssniff.capture.pcapng import PcapngWriter
 from ccssniff.cli import cli
+from ccssniff.decode.trace_keys import keys_in_capture
 from ccssniff.emulate.wire import TCP_ACK, TCP_PSH, ethernet, link_local_from_mac, tcp
 from ccssniff.wireshark.fields import message_fields
 from openv2gx.lua_export import all_fields, load_tables
@@ -101,8 +102,22 @@ def tshark_fields(layer) -> Counter:
     return found
 
 
+def keylog_options(capture: Path) -> list[str]:
+    """Give tshark the TLS keys the trace itself discloses, as ccssniff decode uses them."""
+    text = keys_in_capture(capture).keys.nss_text()
+    if not text:
+        return []
+    folder = Path(tempfile.mkdtemp(prefix="ccsW-keys-"))
+    folder.chmod(0o755)  # Wireshark 4.4 runs as nobody
+    path = folder / f"{capture.stem}.keys"
+    path.write_text(text)
+    path.chmod(0o644)
+    return ["-o", f"tls.keylog_file:{path}"]
+
+
 def per_frame_tshark(tshark, capture):
-    done = run_tshark(tshark, capture, "-T", "json", "-J", "frame v2g", "--no-duplicate-keys", "-Y", "v2g")
+    done = run_tshark(tshark, capture, *keylog_options(capture), "-T", "json", "-J", "frame v2g",
+                      "--no-duplicate-keys", "-Y", "v2g")
     assert "Lua" not in done.stderr and "error" not in done.stderr.lower(), done.stderr[:2000]
     frames = {}
     for packet in json.loads(done.stdout or "[]"):
