@@ -71,6 +71,21 @@ def test_a_real_iso2_session_through_the_simulator_is_recorded_and_decodes_compl
 
 
 @needs_namespaces
+def test_a_charger_that_cannot_reach_the_battery_voltage_fails_the_session_with_exit_1(tmp_path):
+    prefix = f"ccsN{secrets.token_hex(3)}"
+    output = tmp_path / "weak.pcapng"
+    done = subprocess.run(lab(prefix, output, "--charge-time", "2", "--evse-max-voltage", "10"),
+                          capture_output=True, text=True, timeout=LAB_TIMEOUT)
+    assert done.returncode == 1, done.stdout + done.stderr
+    first, _, decoded = done.stdout.splitlines()[:3]
+    assert first.startswith("din dc: session FAILED (PreCharge")
+    assert decoded.startswith("decoded: SLAC completed; SDP completed; V2G (DIN SPEC 70121) failed: ")
+    [session] = v2g_names(output)[1]["sessions"]
+    assert session["outcome"]["result"] == "failed"
+    assert leftovers(prefix) == []
+
+
+@needs_namespaces
 def test_sigterm_mid_session_removes_namespaces_veths_and_processes(tmp_path):
     prefix = f"ccsN{secrets.token_hex(3)}"
     process = subprocess.Popen(lab(prefix, tmp_path / "cut.pcapng", "--charge-time", "30", "--listen", "filtering"),

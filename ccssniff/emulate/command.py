@@ -165,17 +165,21 @@ SIMULATION_OPTIONS = {"config_file": "--config", "start_soc": "--start-soc", "ta
 
 def netns_lab(output, protocol, mode, charge_time, seed, listen_view, prefix, simulation) -> None:
     """`lab --netns`: run the session in namespaces, then say how it went and how its recording decodes."""
-    from ccssniff.capture.reader import read_packets
+    from ccssniff.capture.reader import CaptureFormatError, read_packets
     from ccssniff.decode.events import V2G
     from ccssniff.decode.trace import decode_trace
     from ccssniff.emulate import lab_netns, netns as namespaces
 
-    reason = namespaces.unavailable_reason()
-    if reason:
-        raise UsageFailure(f"--netns: {reason}")
     prefix = prefix or lab_netns.default_prefix()
     if lab_netns.check_prefix(prefix):
         raise UsageFailure(lab_netns.check_prefix(prefix))
+    reason = namespaces.unavailable_reason()
+    if reason:
+        raise UsageFailure(f"--netns: {reason}")
+    try:
+        output.open("wb").close()  # the EVSE writes it from its namespace; fail here, not there
+    except OSError as exc:
+        raise UsageFailure(f"cannot write {output}: {exc.strerror or exc}") from None
     options = [part for key, value in simulation.items() if value is not None
                for part in (SIMULATION_OPTIONS[key], str(value))]
     config = lab_netns.NetnsLabConfig(output=output, protocol=protocol, mode=mode, charge_time=charge_time or None,
@@ -186,7 +190,7 @@ def netns_lab(output, protocol, mode, charge_time, seed, listen_view, prefix, si
         raise UsageFailure(f"interrupted ({exc}); namespaces removed") from None
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         raise UsageFailure(f"--netns: {exc}") from None
-    if not output.exists():
+    if output.stat().st_size == 0:
         raise UsageFailure(f"the EVSE recorded nothing to {output}: {result.evse.reason}")
     counts: Counter = Counter()
     frames = 0
@@ -201,7 +205,10 @@ def netns_lab(output, protocol, mode, charge_time, seed, listen_view, prefix, si
             frames += 1
             yield packet
 
-    summary = decode_trace(packets(), on_event=count).to_dict()
+    try:
+        summary = decode_trace(packets(), on_event=count).to_dict()
+    except CaptureFormatError as exc:
+        raise UsageFailure(f"the EVSE's recording {output} does not decode: {exc}") from None
     status = "completed" if result.ok else "FAILED"
     click.echo(f"{protocol} {mode}: session {status} ({result.reason}); {frames} frames, "
                f"{sum(counts.values())} V2G messages, in network namespaces in {result.elapsed:.1f} s -> {output}")

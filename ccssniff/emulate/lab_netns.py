@@ -105,16 +105,28 @@ class NetnsLabResult:
     evse: SideResult
     pev: SideResult
     elapsed: float
-    names: list[str]  # the namespaces that were made (and removed)
     listen_records: list[dict[str, Any]] = field(default_factory=list)
     listen_recording: Path | None = None
 
 
-def names_for(prefix: str, listen: bool) -> dict[str, Any]:
-    stations = ["ev", "evse"] + (["sniff"] if listen else [])
-    short = {"ev": "ev", "evse": "se", "sniff": "sn"}
-    return {"namespaces": [f"{prefix}-{station}" for station in stations] + [f"{prefix}-line"],
-            "veths": {station: (f"{prefix}{short[station]}", f"{prefix}{short[station]}L") for station in stations}}
+@dataclass
+class LabNames:
+    """The names of the lab's namespaces (one per station, and the line) and veth ends."""
+    prefix: str
+    stations: tuple[str, ...]
+
+    SHORT = {"ev": "ev", "evse": "se", "sniff": "sn"}
+
+    def namespace(self, station: str) -> str:
+        return f"{self.prefix}-{station}"
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [self.namespace(station) for station in self.stations + ("line",)]
+
+    def veth(self, station: str) -> tuple[str, str]:
+        """(the station's end, the line's end)"""
+        return f"{self.prefix}{self.SHORT[station]}", f"{self.prefix}{self.SHORT[station]}L"
 
 
 @contextmanager
@@ -135,7 +147,7 @@ def stop_signals_interrupt() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def wait_for_ready(process: subprocess.Popen, timeout: float) -> None:
+def wait_for_ready(process: subprocess.Popen, errors: Path, timeout: float) -> None:
     """Until the simulator prints ``ready``; its error text when it stops first."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -147,8 +159,9 @@ def wait_for_ready(process: subprocess.Popen, timeout: float) -> None:
             if not line:
                 break
     process.terminate()
-    _, errors = process.communicate(timeout=5)
-    raise RuntimeError(f"the powerline simulator did not start: {errors.strip() or 'no ready within the time'}")
+    process.wait(5)
+    text = errors.read_text(errors="replace").strip()
+    raise RuntimeError(f"the powerline simulator did not start: {text or 'not ready in time'}")
 
 
 def wait_for_modem(listener: subprocess.Popen, records: Path, timeout: float) -> None:
@@ -158,6 +171,18 @@ def wait_for_modem(listener: subprocess.Popen, records: Path, timeout: float) ->
         if records.exists() and '"kind":"listen"' in records.read_text(errors="replace"):
             return
         time.sleep(0.1)
+
+
+def wait_sides(evse: subprocess.Popen, pev: subprocess.Popen, timeout: float) -> tuple[int | None, int | None]:
+    """Both sides' exit statuses (None: stopped at the time limit). A side that fails leaves the
+    other AFTER_SESSION to notice, not the whole session time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pev.poll() is None:
+        if evse.poll() not in (None, 0):
+            deadline = min(deadline, time.monotonic() + AFTER_SESSION)
+        time.sleep(0.1)
+    pev_code = wait_side(pev, max(0.0, deadline - time.monotonic()))
+    return wait_side(evse, AFTER_SESSION), pev_code
 
 
 def wait_side(process: subprocess.Popen, timeout: float) -> int | None:
@@ -184,64 +209,66 @@ def run_netns_lab(config: NetnsLabConfig, on_step=lambda text: None) -> NetnsLab
 
     Raises :class:`LabInterrupted` on Ctrl-C, SIGTERM or SIGHUP, RuntimeError or OSError when the
     namespaces or the simulator cannot be set up; the namespaces are gone in every case."""
-    names = names_for(config.prefix, config.listen is not None)
+    names = LabNames(config.prefix, ("ev", "evse") + (("sniff",) if config.listen else ()))
     output = config.output.resolve()
+    listen_recording = output.with_name(output.stem + "-listen.pcapng") if config.listen else None
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ccssniff-lab-") as scratch, stop_signals_interrupt():
         scratch = Path(scratch)
-        listen_recording = output.with_name(output.stem + "-listen.pcapng") if config.listen else None
         try:
-            with netns.Namespaces(len(names["namespaces"]), names=names["namespaces"]) as spaces:
-                stations = dict(zip(["ev", "evse"] + (["sniff"] if config.listen else []), spaces))
-                line = spaces[-1]
-                ports = []
-                interfaces = {}
-                for station, namespace in stations.items():
-                    inside, line_end = netns.veth(namespace, line, names=names["veths"][station],
-                                                  checksum_offload=False)
-                    interfaces[station] = inside
-                    view = config.listen if station == "sniff" else "filtering"
-                    ports += ["--port", f"{station}={line_end}:{view}"]
-                on_step(f"namespaces {', '.join(names['namespaces'])}; starting the powerline simulator")
-                medium = line.popen([sys.executable, "-m", "ccssniff.emulate.powerline", *ports,
-                                     "--seed", str(config.seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, start_new_session=True)
-                wait_for_ready(medium, START_TIMEOUT)
+            with netns.Namespaces(len(names.namespaces), names=names.namespaces) as spaces:
+                stations = dict(zip(names.stations, spaces))
+                interfaces = start_medium(config, names, stations, spaces[-1], scratch, on_step)
                 listener = None
-                listen_out = scratch / "listen.jsonl"
                 if config.listen:
                     on_step(f"starting ccssniff listen ({config.listen} view) on {interfaces['sniff']}")
-                    with open(listen_out, "w") as out, open(scratch / "listen.err", "w") as err:
-                        listener = stations["sniff"].popen(
-                            CLI + ["listen", interfaces["sniff"], "-w", str(listen_recording), "--json"],
-                            stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
-                    wait_for_modem(listener, listen_out, START_TIMEOUT)
+                    listener = start_side(stations["sniff"], ["listen", interfaces["sniff"], "-w",
+                                                              str(listen_recording), "--json"], scratch / "listen")
+                    wait_for_modem(listener, scratch / "listen.out", START_TIMEOUT)
                 side_options = ["--protocol", config.protocol, "--mode", config.mode, "--seed", str(config.seed),
                                 "--charge-time", str(config.charge_time or 0),
                                 "--timeout", str(config.session_timeout()), *config.emulate_options]
-                sides = {}
                 on_step("starting ccssniff emulate evse and pev")
-                for side, station, extra in (("evse", "evse", ["-w", str(output)]), ("pev", "ev", [])):
-                    with open(scratch / f"{side}.out", "w") as out:
-                        sides[side] = stations[station].popen(
-                            CLI + ["emulate", side, interfaces[station], *side_options, *extra],
-                            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-                pev_code = wait_side(sides["pev"], config.session_timeout() + AFTER_SESSION)
-                evse_code = wait_side(sides["evse"], AFTER_SESSION)
-                records = []
+                evse = start_side(stations["evse"], ["emulate", "evse", interfaces["evse"], *side_options,
+                                                     "-w", str(output)], scratch / "evse")
+                pev = start_side(stations["ev"], ["emulate", "pev", interfaces["ev"], *side_options], scratch / "pev")
+                evse_code, pev_code = wait_sides(evse, pev, config.session_timeout() + AFTER_SESSION)
                 if listener is not None:
                     time.sleep(SETTLE)
                     listener.send_signal(signal.SIGINT)
                     wait_side(listener, AFTER_SESSION)
-                    records = read_records(listen_out)
-                medium.terminate()
-                wait_side(medium, 5)
         except KeyboardInterrupt as exc:
             raise LabInterrupted(str(exc) or "SIGINT") from None
-        evse = SideResult(evse_code, (scratch / "evse.out").read_text(errors="replace"))
-        pev = SideResult(pev_code, (scratch / "pev.out").read_text(errors="replace"))
-    ok = evse.ok and pev.ok
-    reason = pev.reason if ok or not pev.ok else f"EVSE: {evse.reason}"
-    return NetnsLabResult(ok, reason, evse, pev, time.monotonic() - started, names["namespaces"], records,
+        evse_result = SideResult(evse_code, (scratch / "evse.out").read_text(errors="replace"))
+        pev_result = SideResult(pev_code, (scratch / "pev.out").read_text(errors="replace"))
+        records = read_records(scratch / "listen.out") if config.listen else []
+    ok = evse_result.ok and pev_result.ok
+    reason = pev_result.reason if ok or not pev_result.ok else f"EVSE: {evse_result.reason}"
+    return NetnsLabResult(ok, reason, evse_result, pev_result, time.monotonic() - started, records,
                           listen_recording)
 
+
+def start_medium(config: NetnsLabConfig, names: LabNames, stations: dict[str, netns.Namespace],
+                 line: netns.Namespace, scratch: Path, on_step) -> dict[str, str]:
+    """One veth from each station to the line, the simulator on the line's ends; returns each
+    station's interface once the simulator is ready."""
+    ports, interfaces = [], {}
+    for station, namespace in stations.items():
+        inside, line_end = netns.veth(namespace, line, names=names.veth(station), checksum_offload=False)
+        interfaces[station] = inside
+        ports += ["--port", f"{station}={line_end}:{config.listen if station == 'sniff' else 'filtering'}"]
+    on_step(f"namespaces {', '.join(names.namespaces)}; starting the powerline simulator")
+    with open(scratch / "medium.err", "w") as errors:
+        medium = line.popen([sys.executable, "-m", "ccssniff.emulate.powerline", *ports, "--seed", str(config.seed)],
+                            stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    wait_for_ready(medium, scratch / "medium.err", START_TIMEOUT)
+    return interfaces
+
+
+def start_side(namespace: netns.Namespace, arguments: list[str], log: Path) -> subprocess.Popen:
+    """A ccssniff command in ``namespace``, its output to ``log``.out, in a session of its own (the
+    lab decides when it stops; the terminal's Ctrl-C reaches only the lab)."""
+    with open(log.with_suffix(".out"), "w") as out:
+        return namespace.popen(CLI + arguments, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True)
