@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -31,10 +32,19 @@ def leftovers(prefix: str) -> list[str]:
     """Namespaces, interfaces of the root namespace and processes that carry ``prefix``."""
     names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     return ([name for name in names if name.startswith(prefix)]
             + [line for line in links.splitlines() if f" {prefix}" in line]
-            + [line for line in processes.splitlines() if prefix in line and "ps -eo" not in line])
+            + [command for command in command_lines() if prefix in command])
+
+
+def command_lines() -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            found.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:
+            pass  # ended meanwhile
+    return found
 
 
 def v2g_names(path) -> tuple[list[str], dict]:

@@ -211,7 +211,7 @@ def netns_lab(output, protocol, mode, charge_time, seed, listen_view, prefix, si
         raise UsageFailure(f"the EVSE's recording {output} does not decode: {exc}") from None
     status = "completed" if result.ok else "FAILED"
     click.echo(f"{protocol} {mode}: session {status} ({result.reason}); {frames} frames, "
-               f"{sum(counts.values())} V2G messages, in network namespaces in {result.elapsed:.1f} s -> {output}")
+               f"{sum(counts.values())} V2G messages, {result.elapsed:.1f} s in network namespaces -> {output}")
     click.echo(", ".join(f"{name} x{number}" for name, number in counts.items()))
     decoded = decoded_outcomes(summary)
     click.echo("decoded: " + "; ".join(f"{part} {text}" for part, text in decoded))
