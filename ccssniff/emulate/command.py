@@ -103,6 +103,11 @@ def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, key
     TCP, V2GTP with EXI) get timestamps from a simulated clock, so a 60 s charge takes well
     under a second. Prints the outcome and the messages sent; exit status 1 if the session failed.
 
+    With --netns (root) the same session runs as real processes instead: network namespaces joined
+    by the powerline simulator, 'emulate evse' and 'emulate pev' over kernel TCP in real time, and
+    with --listen a 'ccssniff listen' beside them; the namespaces are removed at the end, also on
+    Ctrl-C. Prints the outcome, the messages and how the recording decodes.
+
     \b
     Examples:
       ccssniff emulate lab -w lab.pcapng                        DIN 70121 DC, 60 s of charging
