@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,6 +15,7 @@ from ccssniff.ui.errors import UsageFailure
 
 PROTOCOLS = ("din", "iso2", "iso20")
 MODES = ("dc", "ac")
+LISTEN_VIEWS = ("full", "filtering")
 
 
 def simulation_options(function):
@@ -84,13 +86,27 @@ MODE_HELP = "Energy transfer: dc (DC charging) or ac (AC charging through the ca
               help="With --tls: also append the session keys to this NSS key log file.")
 @click.option("--pnc", is_flag=True, help="With --tls and iso2: Plug & Charge (contract chain in PaymentDetailsReq, "
                                           "AuthorizationReq signed with the contract key, checked by the EVSE).")
+@click.option("--netns", is_flag=True,
+              help="Run the real thing instead (root): network namespaces, the powerline simulator, 'emulate evse' "
+                   "and 'emulate pev' over kernel TCP in real time; -w gets the EVSE's recording.")
+@click.option("--listen", "listen_view", type=click.Choice(LISTEN_VIEWS),
+              help="With --netns: 'ccssniff listen' on a third modem (full view, or filtering like a stock AR7420); "
+                   "its recording goes next to -w as NAME-listen.pcapng.")
+@click.option("--netns-prefix", metavar="PREFIX",
+              help="With --netns: names of the namespaces and interfaces start with this (default: ccs<PID>).")
 @simulation_options
-def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, keylog, pnc, **simulation) -> None:
+def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, keylog, pnc, netns, listen_view,
+        netns_prefix, **simulation) -> None:
     """Run both stacks in one process and record the session as a real wire carries it.
 
     No root and no network needed: the frames (HomePlug SLAC, IPv6 neighbour discovery, SDP,
     TCP, V2GTP with EXI) get timestamps from a simulated clock, so a 60 s charge takes well
     under a second. Prints the outcome and the messages sent; exit status 1 if the session failed.
+
+    With --netns (root) the same session runs as real processes instead: network namespaces joined
+    by the powerline simulator, 'emulate evse' and 'emulate pev' over kernel TCP in real time, and
+    with --listen a 'ccssniff listen' beside them; the namespaces are removed at the end, also on
+    Ctrl-C. Prints the outcome, the messages and how the recording decodes.
 
     \b
     Examples:
@@ -100,12 +116,24 @@ def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, key
       ccssniff emulate lab --config lab.toml --evse-max-power 50000 -w limited.pcapng
       ccssniff decode lab.pcapng --summary                       then look at what was made
       ccssniff emulate lab --protocol iso20 --tls -w tls13.pcapng   Wireshark decrypts it as it is
+      sudo ccssniff emulate lab --netns --charge-time 5 -w real.pcapng   real processes, kernel TCP
+      sudo ccssniff emulate lab --netns --listen filtering -w real.pcapng   and a sniffer beside them
     """
+    if (pki_dir or keylog) and not tls:
+        raise UsageFailure("--pki and --keylog need --tls")
+    if netns:
+        given = [name for name in ("tls", "pnc", "start_time")
+                 if click.get_current_context().get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise UsageFailure(f"--{given[0].replace('_', '-')} is not available with --netns")
+        simulation_params(**simulation)  # bad parameters fail here, not in both sides
+        netns_lab(output, protocol, mode, charge_time, seed, listen_view, netns_prefix, simulation)
+        return
+    if listen_view or netns_prefix:
+        raise UsageFailure("--listen and --netns-prefix need --netns")
     from ccssniff.capture.pcapng import PcapngWriter
     from ccssniff.emulate.lab import LabConfig, run_lab
 
-    if (pki_dir or keylog) and not tls:
-        raise UsageFailure("--pki and --keylog need --tls")
     config = LabConfig(protocol=protocol, mode=mode, params=simulation_params(**simulation),
                        charge_time=charge_time or None, seed=seed, start_time=start_time, tls=tls, pki_dir=pki_dir,
                        pnc=pnc)
@@ -133,6 +161,94 @@ def lab(output, protocol, mode, charge_time, seed, start_time, tls, pki_dir, key
     click.echo(", ".join(f"{name} x{count}" for name, count in counts.items()))
     if not result.ok:
         raise SystemExit(1)
+
+
+SIMULATION_OPTIONS = {"config_file": "--config", "start_soc": "--start-soc", "target_soc": "--target-soc",
+                      "capacity_kwh": "--capacity", "evse_max_current": "--evse-max-current",
+                      "evse_max_voltage": "--evse-max-voltage", "evse_max_power": "--evse-max-power"}
+
+
+def netns_lab(output, protocol, mode, charge_time, seed, listen_view, prefix, simulation) -> None:
+    """`lab --netns`: run the session in namespaces, then say how it went and how its recording decodes."""
+    from ccssniff.capture.reader import CaptureFormatError, read_packets
+    from ccssniff.decode.events import V2G
+    from ccssniff.decode.trace import decode_trace
+    from ccssniff.emulate import lab_netns, netns as namespaces
+
+    prefix = prefix or lab_netns.default_prefix()
+    if lab_netns.check_prefix(prefix):
+        raise UsageFailure(lab_netns.check_prefix(prefix))
+    reason = namespaces.unavailable_reason()
+    if reason:
+        raise UsageFailure(f"--netns: {reason}")
+    try:
+        output.open("wb").close()  # the EVSE writes it from its namespace; fail here, not there
+    except OSError as exc:
+        raise UsageFailure(f"cannot write {output}: {exc.strerror or exc}") from None
+    options = [part for key, value in simulation.items() if value is not None
+               for part in (SIMULATION_OPTIONS[key], str(value))]
+    config = lab_netns.NetnsLabConfig(output=output, protocol=protocol, mode=mode, charge_time=charge_time or None,
+                                      seed=seed, listen=listen_view, prefix=prefix, emulate_options=options)
+    try:
+        result = lab_netns.run_netns_lab(config, on_step=lambda text: click.echo(f"lab: {text}", err=True))
+    except lab_netns.LabInterrupted as exc:
+        raise UsageFailure(f"interrupted ({exc}); namespaces removed") from None
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        raise UsageFailure(f"--netns: {exc}") from None
+    if output.stat().st_size == 0:
+        raise UsageFailure(f"the EVSE recorded nothing to {output}: {result.evse.reason}")
+    counts: Counter = Counter()
+    frames = 0
+
+    def count(event, _packet) -> None:
+        if event.kind == V2G:
+            counts[event.name] += 1
+
+    def packets():
+        nonlocal frames
+        for packet in read_packets(output):
+            frames += 1
+            yield packet
+
+    try:
+        summary = decode_trace(packets(), on_event=count).to_dict()
+    except CaptureFormatError as exc:
+        raise UsageFailure(f"the EVSE's recording {output} does not decode: {exc}") from None
+    status = "completed" if result.ok else "FAILED"
+    click.echo(f"{protocol} {mode}: session {status} ({result.reason}); {frames} frames, "
+               f"{sum(counts.values())} V2G messages, {result.elapsed:.1f} s in network namespaces -> {output}")
+    click.echo(", ".join(f"{name} x{number}" for name, number in counts.items()))
+    decoded = decoded_outcomes(summary)
+    click.echo("decoded: " + "; ".join(f"{part} {text}" for part, text in decoded))
+    if result.listen_recording is not None:
+        click.echo(listen_line(listen_view, result))
+    sessions = summary["sessions"]
+    if not result.ok or not sessions or sessions[-1]["outcome"]["result"] != "completed":
+        raise SystemExit(1)
+
+
+def decoded_outcomes(summary: dict) -> list[tuple[str, str]]:
+    """(part, "completed" or "failed: cause") for SLAC, SDP and each V2G session of a summary."""
+    def text(outcome: dict) -> str:
+        return outcome["result"] + (f": {outcome['cause']}" if outcome.get("cause") else "")
+
+    parts = [(name.upper(), text(summary[name]["outcome"])) for name in ("slac", "sdp") if summary.get(name)]
+    parts += [(f"V2G ({session['protocol'] or 'protocol unknown'})", f"{text(session['outcome'])}, {session['end']}")
+              for session in summary["sessions"]]
+    return parts or [("nothing", "no SLAC, SDP or V2G in the recording")]
+
+
+def listen_line(view: str, result) -> str:
+    from ccssniff.decode.events import V2G
+
+    records = result.listen_records
+    if not records or records[-1].get("kind") != "summary":
+        return f"listen ({view} view): ended without a summary -> {result.listen_recording}"
+    listen = records[-1]["listen"]
+    live = sum(1 for record in records if record.get("kind") == V2G)
+    hidden = "; unicast traffic hidden by its modem" if listen.get("unicast_hidden") else ""
+    return (f"listen ({view} view): {'joined' if listen.get('joined') else 'did not join'}, "
+            f"{live} V2G messages decoded live{hidden} -> {result.listen_recording}")
 
 
 def side_command(side: str):

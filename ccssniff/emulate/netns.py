@@ -8,7 +8,7 @@
             sock = open_link(ev_if)
         address = ev.link_local(ev_if)           # 'fe80::...' once the kernel assigned it
 
-Names start with ``ccs`` and a random suffix. Deleting a namespace deletes the veth ends in it
+Names start with ``ccs`` and a random suffix, or are the caller's own. Deleting a namespace deletes the veth ends in it
 and their peers. Every step is bounded in time; needs root and iproute2 (``unavailable_reason``).
 """
 
@@ -123,18 +123,23 @@ class Namespace:
 
 
 class Namespaces:
-    """``with Namespaces(n) as (a, b, ...)``: n fresh namespaces with loopback up, removed at exit."""
+    """``with Namespaces(n) as (a, b, ...)``: n fresh namespaces with loopback up, removed at exit.
 
-    def __init__(self, count: int) -> None:
+    ``names``: the namespaces' names instead of random ones (a command that names its own)."""
+
+    def __init__(self, count: int, names: Sequence[str] | None = None) -> None:
         if count < 1:
             raise ValueError("at least one namespace")
+        if names is not None and len(names) != count:
+            raise ValueError(f"{count} namespaces, {len(names)} names")
         self.count = count
+        self.names = list(names) if names is not None else None
         self.namespaces: list[Namespace] = []
 
     def __enter__(self) -> tuple[Namespace, ...]:
         try:
-            for _ in range(self.count):
-                namespace = Namespace(f"{PREFIX}{secrets.token_hex(4)}")
+            for index in range(self.count):
+                namespace = Namespace(self.names[index] if self.names else f"{PREFIX}{secrets.token_hex(4)}")
                 _ip("netns", "add", namespace.name)
                 self.namespaces.append(namespace)
                 _ip("link", "set", "lo", "up", namespace=namespace.name)
@@ -172,17 +177,17 @@ def disable_checksum_offload(namespace: Namespace, interface: str) -> None:
         fcntl.ioctl(sock, SIOCETHTOOL, request)
 
 
-def veth(a: Namespace, b: Namespace, *, mtu: int | None = None,
-         checksum_offload: bool = True) -> tuple[str, str]:
+def veth(a: Namespace, b: Namespace, *, mtu: int | None = None, checksum_offload: bool = True,
+         names: tuple[str, str] | None = None) -> tuple[str, str]:
     """A veth pair between namespaces ``a`` and ``b``, both ends up; returns (name in a, name in b).
 
     IPv6 only, with link-local addresses assigned before it returns (no duplicate address
     detection) and no router solicitations, so the only traffic is the test's own.
     ``checksum_offload=False`` for frames that a raw-socket bridge relays (see
-    :func:`disable_checksum_offload`).
+    :func:`disable_checksum_offload`). ``names``: the two ends' names instead of random ones.
     """
     suffix = secrets.token_hex(3)
-    name_a, name_b = f"{PREFIX}{suffix}a", f"{PREFIX}{suffix}b"
+    name_a, name_b = names or (f"{PREFIX}{suffix}a", f"{PREFIX}{suffix}b")
     _ip("link", "add", name_a, "type", "veth", "peer", "name", name_b, "netns", b.name, namespace=a.name)
     for namespace, name in ((a, name_a), (b, name_b)):
         for key, value in (("accept_dad", "0"), ("router_solicitations", "0"), ("disable_ipv6", "0")):
