@@ -292,3 +292,15 @@ def test_shared_plug_and_charge_session_completes_with_its_signature_verified(sh
     assert session["outcome"]["result"] == "completed" and session["protocol"] == "ISO 15118-2"
     assert session["signatures"] == {"valid": 1}
     assert not [v for v in session["verdicts"] if v["kind"] == "signature"]
+
+
+def test_the_timeline_ends_with_each_outcome(shared_dir):
+    from click.testing import CliRunner
+
+    from ccssniff.cli import cli
+    path = shared_dir / "captures" / "pyplc/2023-05-03_TaycanLeftside_slacFail.pcapng"
+    result = CliRunner().invoke(cli, ["decode", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].startswith("SLAC: failed - CM_SLAC_PARAM.CNF at frame 4 carries RunID")
+    result = CliRunner().invoke(cli, ["decode", str(CAPTURES / "din_dc.pcapng")])
+    assert result.output.splitlines()[-3:] == ["SLAC: completed", "SDP: completed", "V2G connection 1: completed"]

@@ -129,6 +129,8 @@ def decode(files: tuple[Path, ...], as_json: bool, as_xml: bool, with_hex: bool,
                     writer.summary(trace.to_dict())
                 else:
                     render_summary(console, trace, _label(path))
+            elif isinstance(writer, TimelineWriter) and selected is None:
+                writer.outcomes(trace.to_dict())
         stdout.flush()
     if failures:
         raise SystemExit(2)

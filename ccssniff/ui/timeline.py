@@ -84,6 +84,22 @@ class TimelineWriter:
             line.append(f"  hex={event.payload.hex()}", style="dim")
         self._console.print(line, soft_wrap=True)
 
+    def outcomes(self, summary: dict) -> None:
+        """After the timeline: how SLAC, SDP and each V2G connection ended, and why (the session model's)."""
+        rows = [("SLAC", (summary.get("slac") or {}).get("outcome")), ("SDP", (summary.get("sdp") or {}).get("outcome"))]
+        rows += [(f"V2G connection {s['connection']}", s["outcome"]) for s in summary["sessions"]]
+        for label, outcome in rows:
+            if outcome is None:
+                continue
+            line = Text(f"{label}: ", style="bold")
+            line.append(outcome["result"], style=_OUTCOME_STYLES.get(outcome["result"], ""))
+            if outcome["cause"]:
+                line.append(f" - {outcome['cause']}")
+            self._console.print(line, soft_wrap=True)
+
+
+_OUTCOME_STYLES = {"completed": "green", "failed": "bold red", "incomplete": "yellow"}
+
 
 def _failed(message: Any) -> bool:
     code = content_of(message).get("ResponseCode")
