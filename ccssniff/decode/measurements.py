@@ -67,6 +67,17 @@ def number_of(value: Any, name: str) -> tuple[float, str | None] | None:
     return None
 
 
+def limiting_side(content: Mapping[str, Any]) -> str:
+    """Who held the power back, by one charge-loop response's *LimitAchieved flags."""
+    if content.get("EVSECurrentLimitAchieved") is True:
+        return LIMITED_BY_CURRENT
+    if content.get("EVSEVoltageLimitAchieved") is True:
+        return LIMITED_BY_VOLTAGE
+    if content.get("EVSEPowerLimitAchieved") is True:
+        return LIMITED_BY_POWER
+    return LIMITED_BY_EV
+
+
 class Range:
     """Minimum, maximum, mean and last of a quantity (constant size)."""
 
@@ -158,14 +169,7 @@ class Measurements:
         self._last_power = (time, watts)
 
     def _limitation(self, content: Mapping[str, Any], time: float) -> None:
-        if content.get("EVSECurrentLimitAchieved") is True:
-            limiter = LIMITED_BY_CURRENT
-        elif content.get("EVSEVoltageLimitAchieved") is True:
-            limiter = LIMITED_BY_VOLTAGE
-        elif content.get("EVSEPowerLimitAchieved") is True:
-            limiter = LIMITED_BY_POWER
-        else:
-            limiter = LIMITED_BY_EV
+        limiter = limiting_side(content)
         if self._last_loop_response is not None:
             since, previous = self._last_loop_response
             self.limited_by[previous] = self.limited_by.get(previous, 0.0) + (time - since)

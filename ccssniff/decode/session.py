@@ -15,28 +15,13 @@ from ccssniff.decode.body import content_of, header_of
 from ccssniff.decode.events import Event
 from ccssniff.decode.link_setup import SdpTracker, SlacTracker, is_slac
 from ccssniff.decode.measurements import Measurements, find
+from ccssniff.decode.phases import PHASES, PhaseRule
 from ccssniff.decode.outcome import COMPLETED, FAILED, INCOMPLETE, Outcome, Verdict, Verdicts
 from ccssniff.decode.schema import PROTOCOL_NAMES
 from ccssniff.decode.sequence import sequence_table
 from ccssniff.homeplug.vendor import vendor_of
 from ccssniff.ui.values import printable_text
 
-PHASES = ("SLAC", "SDP", "handshake", "setup", "authorization", "parameter discovery", "cable check",
-          "pre-charge", "charge loop", "stop", "welding detection")
-
-_PHASE_OF_MESSAGE = {
-    "supportedAppProtocol": "handshake",
-    "ContractAuthentication": "authorization", "Authorization": "authorization",
-    "ChargeParameterDiscovery": "parameter discovery", "DC_ChargeParameterDiscovery": "parameter discovery",
-    "AC_ChargeParameterDiscovery": "parameter discovery", "WPT_ChargeParameterDiscovery": "parameter discovery",
-    "ScheduleExchange": "parameter discovery",
-    "CableCheck": "cable check", "DC_CableCheck": "cable check",
-    "PreCharge": "pre-charge", "DC_PreCharge": "pre-charge",
-    "CurrentDemand": "charge loop", "ChargingStatus": "charge loop", "DC_ChargeLoop": "charge loop",
-    "AC_ChargeLoop": "charge loop", "WPT_ChargeLoop": "charge loop", "MeteringReceipt": "charge loop",
-    "WeldingDetection": "welding detection", "DC_WeldingDetection": "welding detection",
-    "SessionStop": "stop",
-}
 # ISO 15118-20 Table 204: ServiceID of the energy transfer services.
 ISO20_ENERGY_SERVICES = {1: "AC", 2: "DC", 3: "WPT", 4: "DC_ACDP", 5: "AC_BPT", 6: "DC_BPT", 7: "DC_ACDP_BPT",
                          8: "MCS", 9: "MCS_BPT"}
@@ -85,7 +70,7 @@ class V2gSession:
         self.stop_exchanged: Event | None = None
         self.first_failed_response: Event | None = None
         self.ending: Event | None = None  # the CONNECTION event that closed it
-        self._stopping = False
+        self._phase_rule = PhaseRule()
         self._assigned_session_id: str | None = None
         self._cause_of_request: dict[int, Verdict] = {}  # request frame -> verdict it caused
 
@@ -127,7 +112,7 @@ class V2gSession:
         name = event.name
         base = name[:-3] if name.endswith(("Req", "Res")) else name
         content = content_of(event.message)
-        self._enter_phase(self._phase_of(base, content), event)
+        self._enter_phase(self._phase_rule.phase(base, content), event)
         signature = event.fields.get("signature")
         if isinstance(signature, dict) and signature.get("result"):
             result = signature["result"]
@@ -159,15 +144,6 @@ class V2gSession:
             if selected:
                 self.payment_option = selected
         self.values.add(name, base, content, event.time)
-
-    def _phase_of(self, base: str, content: Mapping[str, Any]) -> str:
-        if base == "PowerDelivery":
-            if "ReadyToChargeState" in content:
-                self._stopping = content["ReadyToChargeState"] is False
-            elif "ChargeProgress" in content:
-                self._stopping = content["ChargeProgress"] in ("Stop", "Standby")
-            return "stop" if self._stopping else "charge loop"
-        return _PHASE_OF_MESSAGE.get(base, "setup")
 
     def _enter_phase(self, phase: str, event: Event) -> None:
         if phase == self._phase:

@@ -14,31 +14,16 @@ from ccssniff.decode import events as ev
 from ccssniff.decode.body import content_of
 from ccssniff.decode.events import Event
 from ccssniff.decode.schema import PROTOCOL_NAMES
-from ccssniff.decode.session import PHASES
-from ccssniff.decode.measurements import (LIMITED_BY_CURRENT, LIMITED_BY_EV, LIMITED_BY_POWER,
-                                     LIMITED_BY_VOLTAGE)
+from ccssniff.decode.phases import PHASES, PhaseRule
+from ccssniff.decode.measurements import limiting_side
 from ccssniff.report.series import Series
 from ccssniff.standards.physical import is_physical_value, physical_value
 from ccssniff.standards import SequenceTable, TABLES, table_for_namespace
 
-# The summary's phases, and the same rule for which message belongs to which (the decoder's
-# session model keeps only each phase's seconds; the report needs where each one lies in time).
+# The summary's phases, by the same rule (ccssniff/decode/phases.py); the session model keeps only
+# each phase's seconds and frames, the report needs where each one lies in time.
 PHASE_ORDER = PHASES
 
-_PHASE_OF_MESSAGE = {
-    "supportedAppProtocol": "handshake",
-    "ContractAuthentication": "authorization", "Authorization": "authorization",
-    "ChargeParameterDiscovery": "parameter discovery", "DC_ChargeParameterDiscovery": "parameter discovery",
-    "AC_ChargeParameterDiscovery": "parameter discovery", "WPT_ChargeParameterDiscovery": "parameter discovery",
-    "ScheduleExchange": "parameter discovery",
-    "CableCheck": "cable check", "DC_CableCheck": "cable check",
-    "PreCharge": "pre-charge", "DC_PreCharge": "pre-charge",
-    "CurrentDemand": "charge loop", "ChargingStatus": "charge loop", "DC_ChargeLoop": "charge loop",
-    "AC_ChargeLoop": "charge loop", "WPT_ChargeLoop": "charge loop", "MeteringReceipt": "charge loop",
-    "WeldingDetection": "welding detection", "DC_WeldingDetection": "welding detection",
-    "SessionStop": "stop",
-}
-_OTHER_SETUP = "setup"
 _CHARGE_LOOP_RESPONSES = ("CurrentDemandRes", "DC_ChargeLoopRes")
 _SOC_FIELDS = ("EVRESSSOC", "PresentSOC")
 # Quantities worth a line: physical values with these units, plus SOC and the meter reading.
@@ -115,15 +100,7 @@ def _base(name: str) -> str:
     return name[:-3] if name.endswith(("Req", "Res")) else name
 
 
-def _limiter(content: Mapping[str, Any]) -> str:
-    """Who held the power back in one charge-loop response (the session model's rule)."""
-    if content.get("EVSECurrentLimitAchieved"):
-        return LIMITED_BY_CURRENT
-    if content.get("EVSEVoltageLimitAchieved"):
-        return LIMITED_BY_VOLTAGE
-    if content.get("EVSEPowerLimitAchieved"):
-        return LIMITED_BY_POWER
-    return LIMITED_BY_EV
+
 
 
 @dataclass
@@ -150,7 +127,7 @@ class SessionData:
     messages: int = 0
     session_setup_response: tuple[float, int] | None = None  # (time, frame) of SessionSetupRes
     _pending: tuple[str, float, int] | None = None
-    _stopping: bool = False
+    _phase_rule: PhaseRule = field(default_factory=PhaseRule)
 
     def touch(self, event: Event) -> None:
         if self.first_time is None:
@@ -179,14 +156,7 @@ class SessionData:
                 self._keep(self.schema_violations, Verdict("schema", name, event.frame, event.time, str(text)))
 
     def _phase(self, base: str, content: Mapping[str, Any]) -> str:
-        if base == "PowerDelivery":
-            # The same rule as the summary: a request says start or stop; its response follows it.
-            if "ReadyToChargeState" in content:
-                self._stopping = content["ReadyToChargeState"] is False
-            elif "ChargeProgress" in content:
-                self._stopping = content["ChargeProgress"] in ("Stop", "Standby")
-            return "stop" if self._stopping else "charge loop"
-        return _PHASE_OF_MESSAGE.get(base, _OTHER_SETUP)
+        return self._phase_rule.phase(base, content)
 
     def _response_time(self, base: str, seconds: float, time: float, frame: int) -> None:
         series = self.response_times.get(base)
@@ -224,7 +194,7 @@ class SessionData:
                 if series is not None:
                     series.add(time, volts[0] * amps[0])
             if name in _CHARGE_LOOP_RESPONSES:
-                self._limitation(_limiter(content), time)
+                self._limitation(limiting_side(content), time)
         else:
             volts, amps = found.get("EVTargetVoltage"), found.get("EVTargetCurrent")
             if volts is not None and amps is not None:
