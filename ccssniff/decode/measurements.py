@@ -67,6 +67,23 @@ def number_of(value: Any, name: str) -> tuple[float, str | None] | None:
     return None
 
 
+_EXTRACTED_KEPT = 1024
+
+
+def _extract(content: Mapping[str, Any], suffix: str, in_loop: bool) -> dict[str, tuple[float, str | None]]:
+    """The quantities of QUANTITIES one message carries: key -> (number, unit)."""
+    values: dict[str, tuple[float, str | None]] = {}
+    for key, elements, where, side in QUANTITIES:
+        if side != suffix or (where == LOOP and not in_loop):
+            continue
+        for element in elements:
+            found = number_of(find(content, element), element)
+            if found is not None:
+                values[key] = found
+                break
+    return values
+
+
 def limiting_side(content: Mapping[str, Any]) -> str:
     """Who held the power back, by one charge-loop response's *LimitAchieved flags."""
     if content.get("EVSECurrentLimitAchieved") is True:
@@ -116,22 +133,24 @@ class Measurements:
         self.welding: dict[str, Any] = {}
         self._last_power: tuple[float, float] | None = None
         self._last_loop_response: tuple[float, str] | None = None
-        self._loop_voltage: float | None = None
+        self._extracted: dict[int, tuple[Mapping[str, Any], dict]] = {}
 
     def add(self, name: str, base: str, content: Mapping[str, Any], time: float) -> None:
         in_loop = base in LOOP_MESSAGES
         suffix = name[-3:]
-        values: dict[str, tuple[float, str | None]] = {}
-        for key, elements, where, side in QUANTITIES:
-            if side != suffix or (where == LOOP and not in_loop):
-                continue
-            for element in elements:
-                found = number_of(find(content, element), element)
-                if found is not None:
-                    number, unit = found
-                    self.ranges[key].add(number, unit or _UNITS.get(key))
-                    values[key] = found
-                    break
+        # The decoder hands out one object per distinct payload and charge loops repeat theirs byte
+        # for byte, so the values are looked up once per object (kept with it: its id stays unique).
+        cached = self._extracted.get(id(content))
+        if cached is not None and cached[0] is content:
+            values = cached[1]
+        else:
+            values = _extract(content, suffix, in_loop)
+            if len(self._extracted) >= _EXTRACTED_KEPT:
+                self._extracted.clear()
+            self._extracted[id(content)] = (content, values)
+        ranges = self.ranges
+        for key, (number, unit) in values.items():
+            ranges[key].add(number, unit or _UNITS.get(key))
         if in_loop:
             self._power(values, time)
             if name in _LOOP_RESPONSES_WITH_FLAGS:

@@ -14,6 +14,7 @@ only ResponseCode, EVSEProcessing, EVProcessing and the fields the table's varia
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -72,7 +73,7 @@ class SequenceTable:
     def states(self) -> tuple[str, ...]:
         return tuple(self.transitions) + (ENDED, FAILED)
 
-    @property
+    @functools.cached_property  # asked for every request of every session: computed once per table
     def requests(self) -> frozenset[str]:
         """Every request base name the table knows."""
         return frozenset(key.split(".")[0] for row in self.transitions.values() for key in row)

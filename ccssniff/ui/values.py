@@ -80,9 +80,25 @@ def _text(name: str, value: Any) -> str | None:
     return f"{value}{_SUFFIX.get(name, '')}"
 
 
+_ID_TEXTS_KEPT = 1024
+_id_texts_of: dict[int, tuple[Any, dict[str, str]]] = {}
+
+
 def id_texts(message: Any) -> dict[str, str]:
     """``{"EVSEID_text": "DE*PNX*E12345*1"}`` for the message's hexBinary IDs that are printable
-    text (JSON keeps the hex in the body, which mirrors the XML; this is the reading beside it)."""
+    text (JSON keeps the hex in the body, which mirrors the XML; this is the reading beside it).
+    Charge loops repeat one decoded object per payload, so the answer is kept with the object."""
+    kept = _id_texts_of.get(id(message))
+    if kept is not None and kept[0] is message:
+        return kept[1]
+    texts = _find_id_texts(message)
+    if len(_id_texts_of) >= _ID_TEXTS_KEPT:
+        _id_texts_of.clear()
+    _id_texts_of[id(message)] = (message, texts)
+    return texts
+
+
+def _find_id_texts(message: Any) -> dict[str, str]:
     texts = {}
     for name, value in _walk(content_of(message), 3):
         if name in TEXT_IDS:
