@@ -22,6 +22,12 @@ local function read_text(name)
   return text
 end
 
+-- Each frame leaves short-lived garbage behind (tree items, byte ranges, decoded streams), and
+-- with the default pause the collector runs a cycle every time the heap doubles, which cost
+-- about a fifth of tshark's time with a display filter: collecting at 4x the live heap halves
+-- that work for a larger peak heap (Wireshark's Lua heap is tens of MB with our tables)
+pcall(collectgarbage, "setpause", 400)
+
 local exi = assert(load_chunk(assert(read_text("exi_runtime.lx"), "ccs15118/exi_runtime.lx is missing"),
                               "=exi_runtime.lx"))()
 local runtime = exi.new(read_text)
@@ -85,6 +91,10 @@ local CROSS = {
   EVSEPresentCurrent = "EVSEPresentCurrent", EVSEPresentVoltage = "EVSEPresentVoltage",
   EVPresentVoltage = "EVPresentVoltage", EVRESSSOC = "soc", PresentSOC = "soc",
 }
+
+-- the order they are shown in (pairs would follow the hash order of the run)
+local CROSS_ORDER = { "EVTargetCurrent", "EVTargetVoltage", "EVSEPresentCurrent", "EVSEPresentVoltage",
+                      "EVPresentVoltage", "soc" }
 
 local FTYPES = {
   none = ftypes.NONE, string = ftypes.STRING, bytes = ftypes.BYTES, boolean = ftypes.BOOLEAN,
@@ -157,24 +167,36 @@ local DECODE_CACHE_SIZE = 4096
 local decoded_cache, decoded_count = {}, 0
 
 local function try_decode(data, grammar)
-  local key = grammar .. ":" .. data
-  local hit = decoded_cache[key]
+  local per_grammar = decoded_cache[grammar]
+  if per_grammar == nil then
+    per_grammar = {}
+    decoded_cache[grammar] = per_grammar
+  end
+  local hit = per_grammar[data]
   if hit ~= nil then return hit[1], hit[2] end
   local result, problem = runtime:try_decode(data, grammar)
   if decoded_count >= DECODE_CACHE_SIZE then
-    decoded_cache, decoded_count = {}, 0
+    decoded_cache, decoded_count = { [grammar] = {} }, 0
+    per_grammar = decoded_cache[grammar]
   end
-  decoded_cache[key] = { result, problem }
+  per_grammar[data] = { result, problem }
   decoded_count = decoded_count + 1
   return result, problem
 end
 
+-- preferences read once per pass: each read of p_v2g.prefs is a call into Wireshark
+local highlight = false
 local connections = {}   -- tcp.stream -> selector state
-local remembered = {}    -- "frame:offset" -> {grammar, note} chosen on the first pass
+local remembered = {}    -- frame * 65536 + PDU index -> grammar or {grammar, note, problem} of the first pass
 local announced_ports = {}
 local tls_dissector = Dissector.get("tls")
 
+function p_v2g.prefs_changed()
+  highlight = p_v2g.prefs.highlight
+end
+
 function p_v2g.init()
+  highlight = p_v2g.prefs.highlight
   connections = {}
   remembered = {}
   decoded_cache, decoded_count = {}, 0
@@ -301,7 +323,7 @@ local SCHEMA_LABEL = { appHandshake = "appHandshake", din = "din", iso2 = "iso2"
 
 -- TreeItem.add fetched once: a method call on a TreeItem goes through Wireshark's attribute
 -- lookup each time, which costs more than the add itself
-local tree_add, tree_append_text = nil, nil
+local tree_add, tree_append_text, tree_set_generated = nil, nil, nil
 -- units go into the item text only where someone sees it (not in the invisible tree of a filter pass)
 local show_units = true
 
@@ -343,7 +365,11 @@ local function add_value(parent, field, ftype, range, value, dt)
   return tree_add(parent, field, range, value)
 end
 
-local function build_tree(tree, payload_range, result, highlight)
+-- visible: a tree someone sees (-V, the GUI's details); an invisible one (display filter pass)
+-- only needs the filterable fields, so items that carry text alone are left out there
+local function ignore() end
+
+local function build_tree(tree, payload_range, result, visible)
   local stack = {}
   local cross = {}
   local response_code, session_id = nil, nil
@@ -358,7 +384,7 @@ local function build_tree(tree, payload_range, result, highlight)
     local field = element_field[path]
     local value = values[i]
     local dt = types[i]
-    if highlight then
+    if highlight and visible then
       local first = floor(starts[i] / 8)
       local last = floor((stops[i] + 7) / 8)
       if last > first and last <= payload_range:len() then range = payload_range:range(first, last - first)
@@ -366,12 +392,17 @@ local function build_tree(tree, payload_range, result, highlight)
     end
     local item
     if field == nil then
-      item = tree_add(parent, range, names[i] .. (value ~= nil and (": " .. exi.value_text(value, dt)) or ""))
+      if visible then
+        item = tree_add(parent, range, names[i] .. (value ~= nil and (": " .. exi.value_text(value, dt)) or ""))
+      else item = parent end
     elseif value == nil or dt.kind == "empty" or value == "" then
       if element_ftype[path] == "none" then item = tree_add(parent, field, range)
-      else
+      elseif visible then
         item = tree_add(parent, range, names[i] .. ": (empty)")
         tree_add(item, gf.empty, range, path)
+      else
+        item = parent
+        tree_add(parent, gf.empty, range, path)
       end
     else
       item = add_value(parent, field, element_ftype[path], range, value, dt)
@@ -386,22 +417,23 @@ local function build_tree(tree, payload_range, result, highlight)
   return cross, response_code, session_id
 end
 
-local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type, index)
+local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type, index, visible, has_tree)
   local data = tvb:raw(offset, length)
   local payload_range = tvb:range(offset, length)
-  local key = pinfo.number .. ":" .. index
+  local key = pinfo.number * 65536 + index
   local grammar, result, problem, note
-  local memory = remembered[key]
-  local state = connection_state(pinfo)
-  if pinfo.visited and memory ~= nil then
-    grammar, note = memory[1], memory[2]
+  local memory = pinfo.visited and remembered[key]
+  if memory then
+    if type(memory) == "string" then grammar = memory
+    else grammar, note = memory[1], memory[2] end
     if grammar ~= nil then result, problem = try_decode(data, grammar) end
     if result == nil and problem == nil then problem = memory[3] end
   else
-    grammar, result, problem, note = select_and_decode(state, payload_type, data)
-    remembered[key] = { grammar, note, problem }
+    grammar, result, problem, note = select_and_decode(connection_state(pinfo), payload_type, data)
+    -- most frames need only their grammar's name remembered: no table for them
+    remembered[key] = (note == nil and problem == nil and grammar) or { grammar, note, problem }
   end
-  local subtree = tree:add(p_v2g, payload_range)
+  local subtree = tree_add(tree, p_v2g, payload_range)
   if note ~= nil then subtree:add_proto_expert_info(ef.assumed, note) end
   if result == nil then
     local where = problem.bit and string.format(" at bit %d (byte %d)", problem.bit, floor(problem.bit / 8)) or ""
@@ -412,33 +444,34 @@ local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type, index
     subtree:append_text(": malformed")
     return "Malformed EXI"
   end
-  local schema = SCHEMA_LABEL[grammar] or "iso20"
-  subtree:append_text(", " .. grammar .. ": " .. result.name)
-  subtree:add(gf.msg, payload_range, result.name)
-  subtree:add(gf.schema, payload_range, schema)
-  subtree:add(gf.grammar, payload_range, grammar)
-  tree_add = tree_add or subtree.add
-  tree_append_text = tree_append_text or subtree.append_text
-  if tostring(tree):find("has item=false", 1, true) then
+  if not has_tree then
     -- no tree at all (tshark without -V, -Y or field columns): only the Info column is shown
     return result.name
   end
-  show_units = tree.visible ~= false
-  local cross, response_code, session_id = build_tree(subtree, payload_range, result, p_v2g.prefs.highlight)
+  local schema = SCHEMA_LABEL[grammar] or "iso20"
+  if visible then tree_append_text(subtree, ", " .. grammar .. ": " .. result.name) end
+  tree_add(subtree, gf.msg, payload_range, result.name)
+  tree_add(subtree, gf.schema, payload_range, schema)
+  tree_add(subtree, gf.grammar, payload_range, grammar)
+  show_units = visible
+  local cross, response_code, session_id = build_tree(subtree, payload_range, result, visible)
+  -- the generated mark is only shown: an invisible tree goes without it
+  local generated = visible and tree_set_generated or ignore
   if session_id ~= nil and session_id ~= "" then
-    add_bytes(subtree, gf.session_id, payload_range, session_id):set_generated()
+    generated(add_bytes(subtree, gf.session_id, payload_range, session_id))
   end
   if response_code ~= nil then
-    subtree:add(gf.response_code, payload_range, response_code):set_generated()
+    generated(tree_add(subtree, gf.response_code, payload_range, response_code))
     if response_code:sub(1, 6) == "FAILED" or response_code:sub(1, 6) == "Failed" then
       subtree:add_proto_expert_info(ef.failed, response_code)
     end
   end
-  for name, value in pairs(cross) do
-    subtree:add(gf[name], payload_range, value):set_generated()
+  for _, name in ipairs(CROSS_ORDER) do
+    local value = cross[name]
+    if value ~= nil then generated(tree_add(subtree, gf[name], payload_range, value)) end
   end
   if cross.EVSEPresentVoltage ~= nil and cross.EVSEPresentCurrent ~= nil then
-    subtree:add(gf.power, payload_range, cross.EVSEPresentVoltage * cross.EVSEPresentCurrent):set_generated()
+    generated(tree_add(subtree, gf.power, payload_range, cross.EVSEPresentVoltage * cross.EVSEPresentCurrent))
   end
   if result.trailing > 0 then
     subtree:add_proto_expert_info(ef.trailing, result.trailing .. " trailing byte(s) after the EXI document")
@@ -485,16 +518,25 @@ local function pdu_index(pinfo)
   return index
 end
 
--- several PDUs in one frame: their texts joined in the Info column
-local function show_info(pinfo, text, index)
-  if index > 1 then pinfo.cols.info:append(", " .. text)
-  else pinfo.cols.info:set(text) end
+-- several PDUs in one frame: their texts joined in the Info column (assigning a column's text
+-- spares the Column object that cols.info:set needs)
+local function show_columns(pinfo, protocol, text, index)
+  local cols = pinfo.cols
+  cols.protocol = protocol
+  if index > 1 then cols.info:append(", " .. text)
+  else cols.info = text end
 end
 
 local function dissect_pdu(tvb, pinfo, tree)
   local available = tvb:len()
   local index = pdu_index(pinfo)
   tree_add = tree_add or tree.add
+  tree_append_text = tree_append_text or tree.append_text
+  tree_set_generated = tree_set_generated or tree.set_generated
+  -- visible is nil on Wireshark versions without the attribute; without any tree (tshark
+  -- without -V, -Y or field columns) only the columns are filled
+  local visible = tree.visible ~= false
+  local has_tree = visible or not tostring(tree):find("has item=false", 1, true)
   local subtree = tree_add(tree, p_v2gtp, tvb:range(0, available >= 8 and 8 or available))
   if available < 8 then
     pinfo.cols.protocol:set("V2GTP")
@@ -504,10 +546,18 @@ local function dissect_pdu(tvb, pinfo, tree)
   local version, inverse, type_high, type_low, l1, l2, l3, l4 = byte(tvb:raw(0, 8), 1, 8)
   local payload_type = type_high * 256 + type_low
   local length = ((l1 * 256 + l2) * 256 + l3) * 256 + l4
-  tree_add(subtree, hf.version, tvb:range(0, 1))
-  tree_add(subtree, hf.inverse, tvb:range(1, 1))
-  tree_add(subtree, hf.payload_type, tvb:range(2, 2))
-  tree_add(subtree, hf.length, tvb:range(4, 4))
+  if visible then
+    tree_add(subtree, hf.version, tvb:range(0, 1))
+    tree_add(subtree, hf.inverse, tvb:range(1, 1))
+    tree_add(subtree, hf.payload_type, tvb:range(2, 2))
+    tree_add(subtree, hf.length, tvb:range(4, 4))
+  elseif has_tree then
+    -- nobody sees their bytes: values without a byte range spare a TvbRange each
+    tree_add(subtree, hf.version, version)
+    tree_add(subtree, hf.inverse, inverse)
+    tree_add(subtree, hf.payload_type, payload_type)
+    tree_add(subtree, hf.length, length)
+  end
   if version ~= 0x01 or inverse ~= 0xFE then
     subtree:add_proto_expert_info(ef.bad_version, string.format("version 0x%02x / inverse 0x%02x (0x01/0xfe expected)", version, inverse))
   end
@@ -520,7 +570,7 @@ local function dissect_pdu(tvb, pinfo, tree)
   if length > 0 then
     if payload_type == 0x8001 or ISO20_GRAMMAR[payload_type] then
       protocol = "V2G"
-      local ok, text = pcall(dissect_exi, tvb, pinfo, tree, 8, length, payload_type, index)
+      local ok, text = pcall(dissect_exi, tvb, pinfo, tree, 8, length, payload_type, index, visible, has_tree)
       if not ok then
         subtree:add_proto_expert_info(ef.malformed, "dissector error: " .. tostring(text))
         text = "Malformed EXI"
@@ -537,8 +587,7 @@ local function dissect_pdu(tvb, pinfo, tree)
   else
     info = "V2GTP " .. (PAYLOAD_TYPES[payload_type] or "message") .. " (empty)"
   end
-  pinfo.cols.protocol:set(protocol)
-  show_info(pinfo, info, index)
+  show_columns(pinfo, protocol, info, index)
   return 8 + length
 end
 
