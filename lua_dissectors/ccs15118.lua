@@ -324,12 +324,24 @@ local SCHEMA_LABEL = { appHandshake = "appHandshake", din = "din", iso2 = "iso2"
 -- TreeItem.add fetched once: a method call on a TreeItem goes through Wireshark's attribute
 -- lookup each time, which costs more than the add itself
 local tree_add, tree_append_text, tree_set_generated = nil, nil, nil
--- units go into the item text only where someone sees it (not in the invisible tree of a filter pass)
-local show_units = true
+-- whether someone sees the tree being built (not so in the invisible tree of a filter pass): units,
+-- texts and exact byte ranges are only for them
+local tree_visible = true
 
 -- Wireshark 4.0 copies as many bytes from the value as the range is long: give it a range of
 -- exactly the value's length (binary values always lie inside their EXI payload)
+-- In an invisible tree the range only needs the value's length: one range per message and
+-- length (the session ID comes twice), set up by dissect_exi for its payload
+local bytes_tvb, bytes_end, bytes_length, bytes_range = nil, 0, -1, nil
+
 local function add_bytes(parent, field, range, value)
+  if not tree_visible then
+    local length = #value
+    if length <= bytes_end then
+      if length ~= bytes_length then bytes_length, bytes_range = length, bytes_tvb:range(0, length) end
+      return tree_add(parent, field, bytes_range, value)
+    end
+  end
   if range:len() ~= #value then
     if #value > range:tvb():len() then return tree_add(parent, range, "binary value longer than its frame") end
     range = range:tvb():range(0, #value)
@@ -359,7 +371,7 @@ local function add_value(parent, field, ftype, range, value, dt)
   end
   if kind == "physical" then
     local item = tree_add(parent, field, range, value)
-    if dt.unit and show_units then tree_append_text(item, " " .. dt.unit) end
+    if dt.unit and tree_visible then tree_append_text(item, " " .. dt.unit) end
     return item
   end
   return tree_add(parent, field, range, value)
@@ -417,8 +429,7 @@ local function build_tree(tree, payload_range, result, visible)
   return cross, response_code, session_id
 end
 
-local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type, index, visible, has_tree)
-  local data = tvb:raw(offset, length)
+local function dissect_exi(tvb, pinfo, tree, offset, length, data, payload_type, index, visible, has_tree)
   local payload_range = tvb:range(offset, length)
   local key = pinfo.number * 65536 + index
   local grammar, result, problem, note
@@ -453,7 +464,8 @@ local function dissect_exi(tvb, pinfo, tree, offset, length, payload_type, index
   tree_add(subtree, gf.msg, payload_range, result.name)
   tree_add(subtree, gf.schema, payload_range, schema)
   tree_add(subtree, gf.grammar, payload_range, grammar)
-  show_units = visible
+  tree_visible = visible
+  bytes_tvb, bytes_end, bytes_length = tvb, offset + length, -1
   local cross, response_code, session_id = build_tree(subtree, payload_range, result, visible)
   -- the generated mark is only shown: an invisible tree goes without it
   local generated = visible and tree_set_generated or ignore
@@ -537,13 +549,20 @@ local function dissect_pdu(tvb, pinfo, tree)
   -- without -V, -Y or field columns) only the columns are filled
   local visible = tree.visible ~= false
   local has_tree = visible or not tostring(tree):find("has item=false", 1, true)
-  local subtree = tree_add(tree, p_v2gtp, tvb:range(0, available >= 8 and 8 or available))
+  local subtree
+  if visible or available < 8 then
+    subtree = tree_add(tree, p_v2gtp, tvb:range(0, available >= 8 and 8 or available))
+  else
+    subtree = tree_add(tree, p_v2gtp)
+  end
   if available < 8 then
     pinfo.cols.protocol:set("V2GTP")
     subtree:add_proto_expert_info(ef.bad_length, "V2GTP header cut short")
     return available
   end
-  local version, inverse, type_high, type_low, l1, l2, l3, l4 = byte(tvb:raw(0, 8), 1, 8)
+  -- the whole PDU in one call (from dissect_tcp_pdus the tvb holds exactly one)
+  local raw = tvb:raw(0, available)
+  local version, inverse, type_high, type_low, l1, l2, l3, l4 = byte(raw, 1, 8)
   local payload_type = type_high * 256 + type_low
   local length = ((l1 * 256 + l2) * 256 + l3) * 256 + l4
   if visible then
@@ -570,7 +589,8 @@ local function dissect_pdu(tvb, pinfo, tree)
   if length > 0 then
     if payload_type == 0x8001 or ISO20_GRAMMAR[payload_type] then
       protocol = "V2G"
-      local ok, text = pcall(dissect_exi, tvb, pinfo, tree, 8, length, payload_type, index, visible, has_tree)
+      local ok, text = pcall(dissect_exi, tvb, pinfo, tree, 8, length, raw:sub(9, 8 + length), payload_type,
+                             index, visible, has_tree)
       if not ok then
         subtree:add_proto_expert_info(ef.malformed, "dissector error: " .. tostring(text))
         text = "Malformed EXI"
@@ -592,7 +612,8 @@ local function dissect_pdu(tvb, pinfo, tree)
 end
 
 local function pdu_length(tvb, pinfo, offset)
-  return 8 + tvb:range(offset + 4, 4):uint()
+  local l1, l2, l3, l4 = byte(tvb:raw(offset + 4, 4), 1, 4)
+  return 8 + ((l1 * 256 + l2) * 256 + l3) * 256 + l4
 end
 
 local PORT_TYPE_UDP = 3 -- enum port_type of epan/address.h
@@ -607,14 +628,15 @@ function p_v2gtp.dissector(tvb, pinfo, tree)
     -- UDP (SDP): one datagram, one message
     return dissect_pdu(tvb, pinfo, tree)
   end
-  if tvb:len() >= 3 and looks_like_tls_record(tvb) then
+  local length = tvb:len()
+  if length >= 3 and looks_like_tls_record(tvb) then
     -- TLS on a V2G port: Wireshark's TLS dissector, with TCP's permission to reassemble passed on
     -- (a call through us would use it up); decrypted data comes back through our heuristic on tls
     pcall(function() pinfo.can_desegment = 2 end)
     return tls_dissector:call(tvb, pinfo, tree)
   end
   dissect_tcp_pdus(tvb, tree, 8, pdu_length, dissect_pdu, true)
-  return tvb:len()
+  return length
 end
 
 local function looks_like_v2gtp(tvb)
