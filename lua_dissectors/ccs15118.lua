@@ -485,6 +485,7 @@ local function dissect_exi(tvb, pinfo, tree, offset, length, data, payload_type,
   if cross.EVSEPresentVoltage ~= nil and cross.EVSEPresentCurrent ~= nil then
     generated(tree_add(subtree, gf.power, payload_range, cross.EVSEPresentVoltage * cross.EVSEPresentCurrent))
   end
+  bytes_tvb, bytes_range = nil, nil -- nothing of this packet kept past its dissection
   if result.trailing > 0 then
     subtree:add_proto_expert_info(ef.trailing, result.trailing .. " trailing byte(s) after the EXI document")
   end
