@@ -47,10 +47,24 @@ def tshark(request):
     return tshark_command(request.param)
 
 
+@lru_cache(maxsize=None)
+def readable_script() -> Path:
+    """The dissectors where any user can read them: Wireshark 4.4 runs as nobody, and the checkout
+    (or ../shared) may sit below a folder only root can enter."""
+    folder = Path(tempfile.mkdtemp(prefix="ccsW-lua-"))
+    shutil.copytree(SCRIPT.parent, folder / "lua_dissectors")
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return folder / "lua_dissectors" / SCRIPT.name
+
+
 def run_tshark(tshark, capture: Path, *args: str) -> subprocess.CompletedProcess:
+    """tshark with our dissectors on ``capture``, handed over on stdin (opened here, so the user
+    tshark runs as needs no read access to it)."""
     command, env = tshark
-    return subprocess.run([*command, "-n", "-X", f"lua_script:{SCRIPT}", "-r", str(capture), *args],
-                          capture_output=True, text=True, timeout=300, env=env)
+    with open(capture, "rb") as stream:
+        return subprocess.run([*command, "-n", "-X", f"lua_script:{readable_script()}", "-r", "-", *args],
+                              stdin=stream, capture_output=True, text=True, timeout=300, env=env)
 
 
 def normalise(field: str, text):
