@@ -328,12 +328,12 @@ local tree_add, tree_append_text, tree_set_generated = nil, nil, nil
 -- texts and exact byte ranges are only for them
 local tree_visible = true
 
--- Wireshark 4.0 copies as many bytes from the value as the range is long: give it a range of
--- exactly the value's length (binary values always lie inside their EXI payload)
--- In an invisible tree the range only needs the value's length: one range per message and
--- length (the session ID comes twice), set up by dissect_exi for its payload
+-- In an invisible tree a binary value's range only needs the right length: one range per
+-- message and length (the session ID comes twice), set up by dissect_exi for its payload
 local bytes_tvb, bytes_end, bytes_length, bytes_range = nil, 0, -1, nil
 
+-- Wireshark 4.0 copies as many bytes from the value as the range is long: give it a range of
+-- exactly the value's length (binary values always lie inside their EXI payload)
 local function add_bytes(parent, field, range, value)
   if not tree_visible then
     local length = #value
@@ -379,8 +379,6 @@ end
 
 -- visible: a tree someone sees (-V, the GUI's details); an invisible one (display filter pass)
 -- only needs the filterable fields, so items that carry text alone are left out there
-local function ignore() end
-
 local function build_tree(tree, payload_range, result, visible)
   local stack = {}
   local cross = {}
@@ -428,6 +426,8 @@ local function build_tree(tree, payload_range, result, visible)
   end
   return cross, response_code, session_id
 end
+
+local function ignore() end
 
 local function dissect_exi(tvb, pinfo, tree, offset, length, data, payload_type, index, visible, has_tree)
   local payload_range = tvb:range(offset, length)
