@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 import openv2gx
+from ccssniff.capture.reader import read_packets
+from ccssniff.decode.body import content_of
+from ccssniff.decode.trace import decode_trace
 from ccssniff.wireshark.fields import message_fields
 from openv2gx.lua_export import render, load_tables
 from wireshark_values import canonical, grammar_of
@@ -96,3 +99,26 @@ def test_lua_interpreters_decode_the_vectors_like_openv2gx(interpreter, vectors,
             assert got[1] == want[1], f"{grammar} {want[0]}: {(got[1] - want[1]) or (want[1] - got[1])}"
             decoded += 1
     assert decoded > 900
+
+
+@pytest.mark.parametrize("interpreter", ["lua5.1", "lua5.4"])
+def test_an_empty_unit_leaves_the_physical_value_decoded(interpreter):
+    """A PhysicalValue whose Unit element is empty (EXI's non-strict grammars allow it) still
+    decodes: the value is there, the unit is not, and the runtime raises no Lua error."""
+    if shutil.which(interpreter) is None:
+        pytest.skip(f"{interpreter} is not installed (Debian package {interpreter})")
+    capture = REPO / "captures" / "din_dc.pcapng"
+    events = []
+    decode_trace(read_packets(capture), on_event=lambda event, start: events.append(event))
+    response = next(e for e in events if e.name == "CurrentDemandRes")
+    message = openv2gx.decode(response.payload, "din")
+    content_of(message)["EVSEPresentVoltage"]["Unit"] = None
+    payload = openv2gx.encode(message, lenient=True)
+    assert openv2gx.decode(payload, "din").schema_violations  # the empty Unit is really in the bits
+    done = subprocess.run([interpreter, str(DRIVER), str(DATA_DIR)], input=f"din {payload.hex()}\n".encode(),
+                          capture_output=True, timeout=60, check=True)
+    lines = done.stdout.decode().splitlines()
+    assert lines[0] == "MSG CurrentDemandRes" and lines[-1] == "END", lines[:3]
+    voltage = [line for line in lines if line.startswith("din.CurrentDemandRes.EVSEPresentVoltage\t")]
+    want = response.message.body["EVSEPresentVoltage"]
+    assert voltage and float(voltage[0].split("\t")[1]) == pytest.approx(want["Value"] * 10 ** want["Multiplier"])
