@@ -104,28 +104,6 @@ def soc_of(elements: Mapping[str, Any]) -> float | None:
     return None
 
 
-class _SessionTally:
-    """Per V2G connection: what the summary does not carry (yet) but the message stream shows."""
-
-    __slots__ = ("soc_start", "power_sum", "power_samples", "energy_wh", "last_power", "schema_violations")
-
-    def __init__(self) -> None:
-        self.soc_start: float | None = None
-        self.power_sum = 0.0
-        self.power_samples = 0
-        self.energy_wh = 0.0
-        self.last_power: tuple[float, float] | None = None  # (time, watts)
-        self.schema_violations = 0
-
-    def power(self, time: float, watts: float) -> None:
-        self.power_sum += watts
-        self.power_samples += 1
-        if self.last_power is not None:
-            since, previous = self.last_power
-            self.energy_wh += (previous + watts) / 2 * (time - since) / 3600
-        self.last_power = (time, watts)
-
-
 class FileRows:
     """Turns one trace's events into message and event rows as they come (``on_event``), and its
     summary into session rows at the end (``session_rows``). Holds O(connections) state only."""
@@ -133,7 +111,6 @@ class FileRows:
     def __init__(self, file: str, file_hash: str) -> None:
         self.file = file
         self.file_hash = file_hash
-        self._tallies: dict[int, _SessionTally] = {}
         self._requests: dict[int, float] = {}  # connection -> time of its last request
         self._macs: dict[str, str] = {}  # ev_mac / evse_mac from CM_SLAC_MATCH, when the summary lacks them
         self._values: dict[int, tuple] = {}  # id(message) -> (message, _values_of(message))
@@ -164,16 +141,6 @@ class FileRows:
             asked = self._requests.pop(connection, None)
             if asked is not None:
                 response_time = round(event.time - asked, 6)
-        tally = self._tallies.get(connection)
-        if tally is None:
-            tally = self._tallies[connection] = _SessionTally()
-        if soc is not None and tally.soc_start is None:
-            tally.soc_start = soc
-        if name.endswith("Res"):
-            volts, amps = physical["evse_present_voltage"], physical["evse_present_current"]
-            if volts is not None and amps is not None:
-                tally.power(event.time, volts * amps)
-        tally.schema_violations += len(violations)
         row = {
             "file": self.file, "file_hash": self.file_hash, "session": connection, "frame": event.frame,
             "timestamp": event.time, "time": round(event.time - start, 6), "direction": event.direction,
@@ -275,7 +242,6 @@ class FileRows:
         row = empty_session_row()
         row.update(self._common(summary))
         connection = session.get("connection")
-        tally = self._tallies.get(connection) or _SessionTally()
         phases = session.get("phases") or {}
         tls = session.get("tls")
         row.update(
@@ -290,12 +256,13 @@ class FileRows:
             end=session.get("end"), **_outcome(session.get("outcome") or {}),
             sdp_s=(summary.get("phases") or {}).get("SDP"),
             power_peak_w=_range(session, "power", "max"),
-            power_mean_w=tally.power_sum / tally.power_samples if tally.power_samples else None,
+            power_mean_w=_range(session, "power", "mean"),
             current_max_a=_range(session, "current", "max"), voltage_max_v=_range(session, "voltage", "max"),
-            soc_start=tally.soc_start, soc_end=_range(session, "soc", "last"),
-            energy_wh=tally.energy_wh if tally.power_samples > 1 else None,
+            soc_start=_range(session, "soc", "first"), soc_end=_range(session, "soc", "last"),
+            energy_wh=session.get("energy_wh"),
             messages=session.get("messages"), errors=session.get("errors"),
-            sequence_violations=session.get("sequence_violations"), schema_violations=tally.schema_violations,
+            sequence_violations=session.get("sequence_violations"),
+            schema_violations=session.get("schema_violations"),
         )
         for phase, column in PHASE_COLUMNS.items():
             row[column] = phases.get(phase)
