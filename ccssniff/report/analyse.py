@@ -81,10 +81,7 @@ def assemble(path: str, summary: dict[str, Any], data: TraceData) -> FileReport:
         limited = entry.get("limited_by") or {}
         total = sum(limited.values())
         shares = {who: seconds / total for who, seconds in limited.items()} if total > 0 else {}
-        verdicts = entry.get("verdicts") if entry.get("verdicts") is not None else summary.get("verdicts")
-        outcome = entry.get("outcome") if isinstance(entry.get("outcome"), dict) else {}
-        groups = (_group_verdicts(verdicts, session, outcome) if verdicts is not None
-                  else _group_collected(session))
+        groups = _group_verdicts(entry["verdicts"], session, entry["outcome"])
         report.sessions.append(SessionReport(entry, session, bars, shares, groups))
     return report
 
@@ -119,14 +116,6 @@ def _communication_setup(sdp: PhaseSpan | None, session: SessionData) -> PhaseBa
     span = PhaseSpan(sdp.first_time, setup[0], sdp.first_frame, setup[1])
     return PhaseBar(COMMUNICATION_SETUP, span, round(span.duration, 6), session.table.communication_setup_timeout,
                     "V2G_EVCC_CommunicationSetup_Timeout")
-
-
-def _group_collected(session: SessionData) -> list[tuple[Verdict, list[Verdict]]]:
-    """Without verdicts in the summary: the earliest violation is the first cause, the rest follow it."""
-    verdicts = sorted(session.verdicts, key=lambda verdict: (verdict.frame, verdict.time))
-    if not verdicts:
-        return []
-    return [(verdicts[0], verdicts[1:])]
 
 
 def _belongs(verdict: dict[str, Any], session: SessionData) -> bool:

@@ -119,7 +119,6 @@ class SessionData:
     limiter_bands: list[list] = field(default_factory=list)  # [start, end, limiter]
     response_times: dict[str, Series] = field(default_factory=dict)
     slowest: list[ResponseTime] = field(default_factory=list)  # a min-heap of the slowest few
-    verdicts: list[Verdict] = field(default_factory=list)
     schema_violations: list[Verdict] = field(default_factory=list)
     tls_findings: list[Verdict] = field(default_factory=list)
     dropped_verdicts: int = 0
@@ -226,15 +225,6 @@ class SessionData:
                 self.late_responses += sum(1 for seconds in series.values if seconds > timeout)
 
     # --- other events -----------------------------------------------------------------------
-
-    def verdict(self, event: Event) -> None:
-        fields = event.fields
-        if event.kind == ev.SEQUENCE:
-            text = fields.get("detail") or event.name
-            self._keep(self.verdicts, Verdict("sequence", event.name, event.frame, event.time, str(text)))
-        else:
-            text = fields.get("reason") or event.name
-            self._keep(self.verdicts, Verdict("decode error", event.name, event.frame, event.time, str(text)))
 
     def tls(self, event: Event) -> None:
         if event.name == "TLS session":
@@ -346,8 +336,6 @@ class TraceCollector:
                     session.message(event)
             elif kind == ev.SCHEMA:
                 self._schema(session, event)
-            elif kind in (ev.SEQUENCE, ev.ERROR):
-                session.verdict(event)
             elif kind == ev.TLS:
                 session.tls(event)
         elif kind == ev.HOMEPLUG:
