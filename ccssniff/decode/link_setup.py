@@ -174,20 +174,18 @@ class SlacTracker:
         outcome = self.outcome(capture_end)
         if outcome is None:
             return None
-        matched = self.matched_run
-        chosen = matched or next(reversed(self.runs.values()), None)
-        duration = round(chosen.duration, 6) if chosen is not None else None
+        # an outcome needs a run: a mismatching RunID is only noticed while a request waits
+        chosen = self.matched_run or next(reversed(self.runs.values()))
         return {
             "outcome": outcome.to_dict(),
-            "duration": duration,
+            "duration": round(chosen.duration, 6),
             "runs": len(self.runs),
             "messages": self.messages,
-            "ev_mac": chosen.ev_mac if chosen else None,
-            "evse_mac": chosen.evse_mac or (chosen.evse_macs[0] if chosen and chosen.evse_macs else None)
-            if chosen else None,
-            "evse_macs": list(chosen.evse_macs) if chosen else [],
-            "nid": chosen.nid if chosen else None,
-            "attenuation_db": chosen.attenuation_db if chosen else None,
+            "ev_mac": chosen.ev_mac,
+            "evse_mac": chosen.evse_mac or next(iter(chosen.evse_macs), None),
+            "evse_macs": list(chosen.evse_macs),
+            "nid": chosen.nid,
+            "attenuation_db": chosen.attenuation_db,
             "run_list": [run.to_dict(capture_end) for run in self.runs.values()],
         }
 

@@ -386,7 +386,7 @@ class TraceSession:
         slac = self.slac.to_dict(capture_end)
         sdp = self.sdp.to_dict(capture_end)
         phases = {}
-        if slac is not None and slac["duration"] is not None:
+        if slac is not None:
             phases["SLAC"] = slac["duration"]
         if sdp is not None and sdp["duration"] is not None:
             phases["SDP"] = sdp["duration"]
