@@ -168,12 +168,7 @@ class V2gtpFramer:
     def drop(self, reason: str) -> StreamProblem:
         """Give up what is held (a memory bound is reached) and look for the next header."""
         problem = StreamProblem(f"{len(self._buffer)} bytes dropped: {reason}", bytes(self._buffer[:64]))
-        self._buffer.clear()
-        self._synced = False
-        self._skip_reason = self._LOOKING
-        self._scan_from = HEADER_LENGTH
-        self._candidates = []
-        self._search_from = 0
+        self._resynchronise()
         return problem
 
     def flush(self) -> list[FramerItem]:
@@ -184,10 +179,7 @@ class V2gtpFramer:
             return out
         reason = "stream ended inside a V2GTP message" if self._synced else self._skip_reason
         out.append(StreamProblem(reason, bytes(self._buffer)))
-        self._buffer.clear()
-        self._scan_from = HEADER_LENGTH
-        self._candidates = []
-        self._search_from = 0
+        self._empty()
         return out
 
     def _gap(self, size: int, out: list[FramerItem]) -> None:
@@ -197,12 +189,19 @@ class V2gtpFramer:
                 f"{size} bytes missing from the capture inside a V2GTP message", bytes(self._buffer)))
         else:
             out.append(StreamProblem(f"{size} bytes missing from the capture", bytes(self._buffer)))
+        self._resynchronise()
+
+    def _empty(self) -> None:
+        """Forget the bytes held and where the header search stood."""
         self._buffer.clear()
+        self._next_pdu()
+        self._search_from = 0
+
+    def _resynchronise(self) -> None:
+        """Forget the bytes held and look for the next valid header."""
+        self._empty()
         self._synced = False
         self._skip_reason = self._LOOKING
-        self._scan_from = HEADER_LENGTH
-        self._candidates = []
-        self._search_from = 0
 
     def _cut(self, out: list[FramerItem]) -> None:
         buffer = self._buffer
@@ -225,8 +224,7 @@ class V2gtpFramer:
                 self._search_from = 0
                 self._synced = True
                 self._skip_reason = self._LOOKING
-                self._scan_from = HEADER_LENGTH
-                self._candidates = []
+                self._next_pdu()
             if not is_header_at(buffer, position):
                 try:
                     parse_header(bytes(buffer[position:position + HEADER_LENGTH]), in_stream=True)
@@ -254,15 +252,18 @@ class V2gtpFramer:
                     continue
             out.append(Pdu(payload_type, bytes(buffer[start:end])))
             position = end
-            self._scan_from = HEADER_LENGTH
-            self._candidates = []
+            self._next_pdu()
         if position:
             del buffer[:position]
             self._search_from = max(0, self._search_from - position)
 
-    def _lie(self, length: int, header: int, inner: int, what: str) -> StreamProblem:
+    def _next_pdu(self) -> None:
+        """A new PDU starts: the search for messages hidden inside one starts over."""
         self._scan_from = HEADER_LENGTH
         self._candidates = []
+
+    def _lie(self, length: int, header: int, inner: int, what: str) -> StreamProblem:
+        self._next_pdu()
         return StreamProblem(
             f"V2GTP header claims {length} bytes but its payload {what} while a valid V2GTP message "
             f"starts {inner - header - HEADER_LENGTH} bytes into it; resynchronised there",
