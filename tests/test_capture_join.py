@@ -119,7 +119,7 @@ def test_joins_from_the_sniffed_match_cnf_and_confirms_through_the_network():
     assert bench.machine.state == JOINED
     assert joined.nid == nid_from_nmk(NMK)
     assert {(m.mac, m.host_mac) for m in joined.members} == {(MODEM["ev"], HOST["ev"]), (MODEM["evse"], HOST["evse"])}
-    assert all(m.vendor == "Qualcomm Atheros" for m in joined.members)
+    assert all(m.vendor == "Atheros Communications" for m in joined.members)
     polls = [m.name for m in bench.sent if m.name in ("VS_NW_INFO.REQ", "VS_SW_VER.REQ") and m.dst != LOCAL_MODEM]
     assert len(polls) >= 2 * (RESTART - 1)  # kept asking while the modem restarted
     assert bench.machine.next_deadline() is None

@@ -36,7 +36,7 @@ def test_modem_commands_list_inform_set_keys_reset_and_sniff():
             return done
 
         [alone] = modem(a, "list", a_if, "--json")["modems"]
-        assert alone["local"] and alone["firmware"].startswith("MAC-QCA7420") and alone["vendor"] == "Qualcomm Atheros"
+        assert alone["local"] and alone["firmware"].startswith("MAC-QCA7420") and alone["vendor"] == "Atheros Communications"
         assert modem(a, "info", a_if, "--json")["networks"] == []
 
         for namespace, interface in ((a, a_if), (b, b_if)):

@@ -45,10 +45,10 @@ from ccssniff.homeplug import (
     parse_frame,
 )
 from ccssniff.homeplug.keys import KEY_SIZE, NID_SIZE
-from ccssniff.homeplug.mme import ETHERTYPE_HOMEPLUG_AV, QUALCOMM_OUI
+from ccssniff.homeplug.mme import ETHERTYPE_HOMEPLUG_AV
+from ccssniff.homeplug.vendor import vendor_of
 
 LOCAL_MODEM = MacAddress("00:b0:52:00:00:01")
-VENDORS = {QUALCOMM_OUI: "Qualcomm Atheros"}
 
 FIND_MODEM_TRIES = 3
 FIND_MODEM_WAIT = 0.3  # s; the local modem answers within milliseconds
@@ -64,10 +64,6 @@ SETTING_KEY = "setting key"
 CONFIRMING = "confirming join"
 JOINED = "joined"
 NOT_JOINED = "not joined"
-
-
-def vendor_of(mac: bytes) -> str | None:
-    return VENDORS.get(bytes(mac[:3]))
 
 
 @dataclass(frozen=True)
@@ -350,4 +346,4 @@ class JoinMachine:
 
 
 __all__ = ["JoinMachine", "SendFrame", "Step", "ModemFound", "KeyTaken", "Joined", "JoinFailed", "Member",
-           "LOCAL_MODEM", "vendor_of"]
+           "LOCAL_MODEM"]

@@ -25,6 +25,7 @@ from ccssniff.capture.split import SessionFiles
 from ccssniff.decode.trace import decode_trace
 from ccssniff.homeplug import MmeError, VsSnifferInd, VsSnifferReq, format_hex, parse_frame
 from ccssniff.homeplug.keys import NetworkKey, render_key
+from ccssniff.homeplug.vendor import vendor_of
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +354,7 @@ class Listener:
                 state.steps.append(output.text)
             elif isinstance(output, jn.ModemFound):
                 record = {"mac": str(output.mac), "firmware": output.firmware, "device": output.device,
-                          "vendor": jn.vendor_of(output.mac), "local": output.local}
+                          "vendor": vendor_of(output.mac), "local": output.local}
                 state.modems_seen[str(output.mac)] = record
                 if output.local:
                     state.local_modem = record

@@ -93,7 +93,8 @@ def modem() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def list_modems(interface: str, as_json: bool) -> None:
     """Every modem that answers VS_SW_VER: the local one, then the members of its network."""
-    from ccssniff.capture.join import LOCAL_MODEM, vendor_of
+    from ccssniff.capture.join import LOCAL_MODEM
+    from ccssniff.homeplug.vendor import vendor_of
     from ccssniff.homeplug import BROADCAST, VsSwVerCnf, VsSwVerReq
 
     with _open(interface) as link:
